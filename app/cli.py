@@ -1,0 +1,96 @@
+"""The ``policyfacts`` command: serve, migrate, seed and import."""
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from sqlalchemy import Engine, func, select
+
+from app import migrate as migrations
+from app.config import Settings
+from app.db import make_engine, make_sessionmaker
+from app.importer import load_bundle
+from app.models import Article
+from app.schemas import Bundle, ImportResult
+
+cli = typer.Typer(help="policyfacts: economic-policy facts with their sources.",
+                  no_args_is_help=True, add_completion=False)
+
+
+def seed_bundle() -> Bundle:
+    """The bundle shipped with the package: the first article and every fact it states."""
+    return Bundle.model_validate_json(files("app.data").joinpath("seed.json").read_bytes())
+
+
+def load(engine: Engine, bundle: Bundle) -> ImportResult:
+    """Load ``bundle`` in one transaction: all of it, or nothing."""
+    with make_sessionmaker(engine)() as session, session.begin():
+        return load_bundle(session, bundle)
+
+
+def _report(result: ImportResult) -> None:
+    for kind, counts in result.model_dump().items():
+        typer.echo(f"{kind}: {counts['created']} created, {counts['updated']} updated, "
+                   f"{counts['unchanged']} unchanged")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the API with uvicorn; on an empty database, migrate and seed it first."""
+    settings = Settings()
+    if settings.auto_migrate:
+        engine = make_engine(settings.database_url)
+        migrations.upgrade(engine)
+        with make_sessionmaker(engine)() as session:
+            empty = not session.scalar(select(func.count()).select_from(Article))
+        if empty:
+            _report(load(engine, seed_bundle()))
+        engine.dispose()
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", proxy_headers=True)
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema to the newest migration."""
+    engine = make_engine(Settings().database_url)
+    migrations.upgrade(engine)
+    typer.echo(f"database at revision {migrations.current_revision(engine)}")
+    engine.dispose()
+
+
+@cli.command()
+def seed() -> None:
+    """Load the shipped seed bundle; loading it again changes nothing."""
+    engine = make_engine(Settings().database_url)
+    migrations.upgrade(engine)
+    _report(load(engine, seed_bundle()))
+    engine.dispose()
+
+
+@cli.command(name="import")
+def import_(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A JSON bundle.")],
+) -> None:
+    """Load a bundle file (the format of POST /v1/imports) in one transaction."""
+    from app.errors import Invalid
+
+    engine = make_engine(Settings().database_url)
+    try:
+        _report(load(engine, Bundle.model_validate_json(path.read_bytes())))
+    except Invalid as error:
+        for problem in error.errors or []:
+            typer.echo(f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}", err=True)
+        raise typer.Exit(1) from error
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    cli()

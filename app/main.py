@@ -1,0 +1,45 @@
+"""The application factory: settings, database, routers, error handlers and docs."""
+
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+
+from app import __version__, errors, openapi
+from app.config import Settings
+from app.db import make_engine, make_sessionmaker
+from app.migrate import head_revision
+from app.pagination import Cursors
+from app.routers import articles, health, indicators, observations, sectors, targets
+from app.routers import search as search_router
+
+TAGS = [
+    {"name": "articles", "description": "The sources that facts come from."},
+    {"name": "sectors", "description": "Sectors and industries that facts concern."},
+    {"name": "indicators", "description": "Measured concepts: series over periods."},
+    {"name": "observations", "description": "Figures and milestones, each with its evidence."},
+    {"name": "targets", "description": "Targets and plans with their outcome."},
+    {"name": "search", "description": "Full-text search over everything."},
+    {"name": "health", "description": "Probes for load balancers."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    # Swagger UI and ReDoc are served from the package: /docs works with no internet.
+    app = FastAPIOffline(
+        title="policyfacts",
+        version=__version__,
+        openapi_tags=TAGS,
+        generate_unique_id_function=openapi.operation_id,
+    )
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.cursors = Cursors(settings.cursor_secret)
+    app.state.head_revision = head_revision()
+
+    errors.install(app)
+    for module in (articles, sectors, indicators, observations, targets, search_router, health):
+        app.include_router(module.router)
+    app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
+    return app

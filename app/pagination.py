@@ -1,0 +1,221 @@
+"""Keyset pagination: opaque signed cursors, exact totals and ``Link`` headers.
+
+A cursor holds the sort key and id of the last item of a page, the sort, and a fingerprint of
+the filters it was issued for; it is signed, so that a truncated or altered cursor, or one
+issued for another query, is a 400 and never reaches the database.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import Query, Request
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy.orm import Session
+from starlette.datastructures import URL
+from starlette.responses import Response
+
+from app.errors import BadRequest, Invalid
+from app.responses import json_response
+
+KeyType = Literal["str", "int", "float", "date", "datetime"]
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A public sort name and the expression it orders by."""
+
+    column: ColumnElement[Any]
+    type: KeyType
+
+
+@dataclass(frozen=True)
+class Sort:
+    name: str
+    key: SortKey
+    descending: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Any]
+    total: int
+    next_cursor: str | None
+
+
+def parse_sort(value: str, keys: Mapping[str, SortKey]) -> Sort:
+    """``name`` or ``-name`` from the endpoint's documented keys; anything else is a 422."""
+    name = value.removeprefix("-")
+    if name not in keys:
+        allowed = ", ".join(f"{k}, -{k}" for k in keys)
+        raise Invalid(
+            f"Cannot sort by {value!r}; use one of: {allowed}.",
+            errors=[{"loc": ["query", "sort"], "msg": f"must be one of {allowed}", "type": "enum"}],
+        )
+    return Sort(name=value, key=keys[name], descending=value.startswith("-"))
+
+
+def choose_sort(
+    value: str | None, keys: Mapping[str, SortKey], *, default: str, relevance: SortKey | None
+) -> Sort:
+    """The sort asked for; else best match first while searching; else the default."""
+    if value is not None:
+        return parse_sort(value, keys)
+    if relevance is not None:
+        return Sort(name="relevance", key=relevance, descending=False)
+    return parse_sort(default, keys)
+
+
+def sort_description(keys: Iterable[str], default: str) -> str:
+    names = ", ".join(f"`{k}`" for k in keys)
+    return f"Sort by {names}; prefix `-` for descending. Default `{default}`."
+
+
+def fingerprint(filters: Mapping[str, Any]) -> str:
+    """A short digest of the filters a cursor belongs to."""
+    canonical = orjson.dumps({k: v for k, v in filters.items() if v is not None}, default=str,
+                             option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(canonical, digest_size=8).hexdigest()
+
+
+class Cursors:
+    """Signs and reads cursors with the service's cursor secret."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = secret.encode()
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()[:12]
+
+    def encode(self, *, sort: Sort, query: str, last: Sequence[Any]) -> str:
+        values = [_dump(v) for v in last]
+        payload = orjson.dumps({"s": sort.name, "q": query, "k": values})
+        return _b64(payload) + "." + _b64(self._sign(payload))
+
+    def decode(self, cursor: str, *, sort: Sort, query: str, types: Sequence[KeyType]) -> list[Any]:
+        try:
+            data, _, tag = cursor.partition(".")
+            payload = _unb64(data)
+            if not hmac.compare_digest(_unb64(tag), self._sign(payload)):
+                raise ValueError("signature")
+            decoded = orjson.loads(payload)
+            if decoded["s"] != sort.name or decoded["q"] != query:
+                raise ValueError("issued for another query")
+            values = decoded["k"]
+            if not isinstance(values, list) or len(values) != len(types):
+                raise ValueError("shape")
+            return [_load(v, t) for v, t in zip(values, types, strict=True)]
+        except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
+            raise BadRequest(
+                "The cursor is not one this server issued for this query; "
+                "start again without it."
+            ) from exc
+
+
+def paginate(
+    session: Session,
+    statement: Select[Any],
+    *,
+    sort: Sort,
+    tiebreak: ColumnElement[int],
+    limit: int,
+    cursor: str | None,
+    cursors: Cursors,
+    query: str,
+) -> Page:
+    """One page of ``statement`` in ``sort`` order, after ``cursor``, with the exact total.
+
+    ``statement`` selects whatever the page needs; the sort key and ``tiebreak`` (a unique
+    column) are added to it, and the page is found by comparing them, never by OFFSET.
+    """
+    total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
+    key = sort.key.column
+    keyed = statement.add_columns(key.label("_sort_key"), tiebreak.label("_sort_id"))
+    if cursor is not None:
+        last = cursors.decode(cursor, sort=sort, query=query, types=(sort.key.type, "int"))
+        after = tuple_(key, tiebreak)
+        bound = tuple_(*last)
+        keyed = keyed.where(after < bound if sort.descending else after > bound)
+    if sort.descending:
+        keyed = keyed.order_by(key.desc(), tiebreak.desc())
+    else:
+        keyed = keyed.order_by(key.asc(), tiebreak.asc())
+    rows = list(session.execute(keyed.limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        tail = rows[-1]
+        next_cursor = cursors.encode(sort=sort, query=query, last=(tail._sort_key, tail._sort_id))
+    return Page(rows=rows, total=total or 0, next_cursor=next_cursor)
+
+
+def next_link(url: URL, next_cursor: str | None) -> dict[str, str]:
+    """The ``Link`` header for the next page, if there is one."""
+    if next_cursor is None:
+        return {}
+    return {"Link": f'<{url.include_query_params(cursor=next_cursor)}>; rel="next"'}
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _load(value: Any, type_: KeyType) -> Any:
+    if type_ == "datetime" and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if type_ == "date" and isinstance(value, str):
+        return date.fromisoformat(value)
+    if type_ == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if type_ == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if type_ == "str" and isinstance(value, str):
+        return value
+    raise ValueError(f"cursor value of the wrong type for {type_}")
+
+
+Limit = Annotated[
+    int, Query(ge=1, le=1000, description="Items per page, 1 to 1000.")
+]
+CursorParam = Annotated[
+    str | None,
+    Query(max_length=2000, description="Opaque: the `next_cursor` of the previous page."),
+]
+SearchText = Annotated[
+    str | None,
+    Query(
+        max_length=2000,
+        description="Full text: items containing every word, in any order, stemmed; "
+        "best match first unless `sort` is given. Any text is read as plain words.",
+    ),
+]
+
+
+def page_response(request: Request, page: Page, items: list[dict[str, Any]]) -> Response:
+    """The list envelope of API.md, with its ``Link`` header."""
+    body = {"items": items, "total": page.total, "next_cursor": page.next_cursor}
+    return json_response(request, body, headers=next_link(request.url, page.next_cursor))
+
+
+def cursors(request: Request) -> Cursors:
+    cursor_codec: Cursors = request.app.state.cursors
+    return cursor_codec

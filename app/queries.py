@@ -1,0 +1,158 @@
+"""Reads shared by several routers: observations as the API shows them, and small lookups."""
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, Select, case, func, select
+from sqlalchemy.orm import Session
+
+from app.models import Article, DataVersion, Indicator, Observation, Sector, indicator_sectors
+from app.schemas import period_bounds
+
+
+def iso(value: datetime) -> str:
+    """ISO 8601 with offset; SQLite hands back naive datetimes, which are stored in UTC."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat()
+
+
+def quote_column() -> ColumnElement[str]:
+    """The quote is never stored: it is what the evidence offsets give in the article body."""
+    return func.substr(
+        Article.body, Observation.quote_start + 1, Observation.quote_end - Observation.quote_start
+    )
+
+
+def observation_select() -> Select[Any]:
+    """Every column an observation needs, joined to its indicator and article."""
+    return (
+        select(
+            Observation.id,
+            Indicator.slug.label("indicator"),
+            Observation.period,
+            Observation.kind,
+            Observation.value,
+            Observation.comparator,
+            Observation.unit,
+            Observation.value_text,
+            Article.slug.label("article"),
+            quote_column().label("quote"),
+            Observation.quote_start,
+            Observation.quote_end,
+            Observation.created_at,
+            Observation.updated_at,
+        )
+        .join(Indicator, Indicator.id == Observation.indicator_id)
+        .join(Article, Article.id == Observation.article_id)
+    )
+
+
+def observation_dict(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "indicator": row.indicator,
+        "period": row.period,
+        "kind": row.kind,
+        "value": row.value,
+        "comparator": row.comparator,
+        "unit": row.unit,
+        "value_text": row.value_text,
+        "evidence": {
+            "article": row.article,
+            "quote": row.quote,
+            "start": row.quote_start,
+            "end": row.quote_end,
+        },
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+
+
+def observation_filters(
+    *,
+    kinds: Sequence[str] | None = None,
+    period: str | None = None,
+    period_from: str | None = None,
+    period_to: str | None = None,
+) -> list[ColumnElement[bool]]:
+    """Conditions for the filters that every observation list shares."""
+    conditions: list[ColumnElement[bool]] = []
+    if kinds:
+        conditions.append(Observation.kind.in_(kinds))
+    if period is not None:
+        conditions.append(Observation.period == period)
+    if period_from is not None:
+        conditions.append(Observation.period_start >= period_bounds(period_from)[0])
+    if period_to is not None:
+        conditions.append(Observation.period_end <= period_bounds(period_to)[1])
+    return conditions
+
+
+def in_sector(column: ColumnElement[int], link_column: Any, link_key: Any, sector: str
+              ) -> ColumnElement[bool]:
+    """``column`` is linked to the sector with slug ``sector`` through a link table."""
+    return column.in_(
+        select(link_key).join(Sector, Sector.id == link_column).where(Sector.slug == sector)
+    )
+
+
+def indicator_in_sector(sector: str) -> ColumnElement[bool]:
+    return in_sector(
+        Indicator.id, indicator_sectors.c.sector_id, indicator_sectors.c.indicator_id, sector
+    )
+
+
+def sector_slugs(session: Session, link: Any, owner_key: Any, owner_ids: Iterable[int]
+                 ) -> dict[int, list[str]]:
+    """The sector slugs of each owner (article or indicator), sorted."""
+    ids = list(owner_ids)
+    result: dict[int, list[str]] = {owner: [] for owner in ids}
+    if not ids:
+        return result
+    rows = session.execute(
+        select(owner_key, Sector.slug)
+        .join(Sector, Sector.id == link.c.sector_id)
+        .where(owner_key.in_(ids))
+        .order_by(owner_key, Sector.slug)
+    )
+    for owner, slug in rows:
+        result[owner].append(slug)
+    return result
+
+
+def latest_observations(session: Session, indicator_ids: Iterable[int]
+                        ) -> dict[int, dict[str, Any]]:
+    """For each indicator, its most recent actual and its most recent target or plan."""
+    ids = list(indicator_ids)
+    latest: dict[int, dict[str, Any]] = {i: {"actual": None, "target": None} for i in ids}
+    if not ids:
+        return latest
+    role = case((Observation.kind == "actual", "actual"), else_="target")
+    ranked = (
+        observation_select()
+        .add_columns(
+            Observation.indicator_id.label("indicator_id"),
+            role.label("role"),
+            func.row_number()
+            .over(
+                partition_by=(Observation.indicator_id, role),
+                order_by=(
+                    Observation.period_end.desc(),
+                    Article.published_at.desc(),
+                    Observation.id.desc(),
+                ),
+            )
+            .label("rank"),
+        )
+        .where(Observation.indicator_id.in_(ids), Observation.kind.in_(("actual", "target", "plan")))
+        .subquery()
+    )
+    for row in session.execute(select(ranked).where(ranked.c.rank == 1)):
+        latest[row.indicator_id][row.role] = observation_dict(row)
+    return latest
+
+
+def data_version(session: Session) -> int:
+    """The count of committed writes, shared by every process on the database."""
+    return session.scalar(select(DataVersion.version).where(DataVersion.id == 1)) or 0

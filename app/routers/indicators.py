@@ -1,0 +1,175 @@
+"""Indicators: one measured concept in one geography, a series over periods."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from app import search
+from app.db import SessionDep
+from app.errors import NotFound
+from app.models import Indicator, Observation, indicator_sectors
+from app.pagination import (
+    CursorParam,
+    Limit,
+    SearchText,
+    SortKey,
+    choose_sort,
+    cursors,
+    fingerprint,
+    page_response,
+    paginate,
+    sort_description,
+)
+from app.queries import (
+    indicator_in_sector,
+    latest_observations,
+    observation_filters,
+    sector_slugs,
+)
+from app.responses import json_response
+from app.routers.observations import (
+    Format,
+    Kinds,
+    PeriodFrom,
+    PeriodTo,
+    SortParam,
+    observation_list,
+    wants_csv,
+)
+from app.schemas import Indicator as IndicatorOut
+from app.schemas import IndicatorPage, ObservationPage
+
+router = APIRouter(prefix="/v1/indicators", tags=["indicators"])
+
+SORTS = {
+    "slug": SortKey(Indicator.slug, "str"),
+    "name": SortKey(Indicator.name, "str"),
+}
+DEFAULT_SORT = "slug"
+
+SlugPath = Annotated[str, Path(max_length=200, description="The indicator's slug.")]
+COLUMNS = (
+    Indicator.id,
+    Indicator.slug,
+    Indicator.name,
+    Indicator.description,
+    Indicator.unit,
+    Indicator.geography,
+    Indicator.frequency,
+    Indicator.better,
+)
+
+
+def _indicator_dicts(session: Session, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+    ids = [row.id for row in rows]
+    sectors = sector_slugs(session, indicator_sectors, indicator_sectors.c.indicator_id, ids)
+    latest = latest_observations(session, ids)
+    return [
+        {
+            "slug": row.slug,
+            "name": row.name,
+            "description": row.description,
+            "unit": row.unit,
+            "geography": row.geography,
+            "frequency": row.frequency,
+            "better": row.better,
+            "sectors": sectors[row.id],
+            "latest": latest[row.id],
+        }
+        for row in rows
+    ]
+
+
+@router.get(
+    "",
+    name="list_indicators",
+    response_model=IndicatorPage,
+    description=sort_description(SORTS, DEFAULT_SORT),
+)
+def list_indicators(
+    request: Request,
+    session: SessionDep,
+    q: SearchText = None,
+    sector: Annotated[str | None, Query(max_length=200, description="Sector slug.")] = None,
+    geography: Annotated[
+        str | None, Query(max_length=3, description="ISO 3166-1 alpha-3, e.g. `CHN`.")
+    ] = None,
+    unit: Annotated[str | None, Query(max_length=40, description="e.g. `percent`, `CNY`.")] = None,
+    sort: SortParam = None,
+    limit: Limit = 20,
+    cursor: CursorParam = None,
+) -> Response:
+    """List indicators, each with its latest actual and target; search names and descriptions."""
+    statement = select(*COLUMNS)
+    if sector is not None:
+        statement = statement.where(indicator_in_sector(sector))
+    if geography is not None:
+        statement = statement.where(Indicator.geography == geography.upper())
+    if unit is not None:
+        statement = statement.where(Indicator.unit == unit)
+    relevance = None
+    if q is not None:
+        scores = search.scores(Indicator.__table__, q, session.get_bind().dialect.name)
+        statement = statement.join(scores, scores.c.id == Indicator.id)
+        relevance = SortKey(scores.c.score, "float")
+    chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=relevance)
+    filters = {"q": q, "sector": sector, "geography": geography, "unit": unit}
+    page = paginate(
+        session,
+        statement,
+        sort=chosen,
+        tiebreak=Indicator.id,
+        limit=limit,
+        cursor=cursor,
+        cursors=cursors(request),
+        query=fingerprint({"path": "indicators", **filters}),
+    )
+    return page_response(request, page, _indicator_dicts(session, page.rows))
+
+
+def _indicator_id(session: Session, slug: str) -> int:
+    found = session.scalar(select(Indicator.id).where(Indicator.slug == slug))
+    if found is None:
+        raise NotFound(f"No indicator with slug {slug!r}.")
+    return found
+
+
+@router.get("/{slug}", name="get_indicator", response_model=IndicatorOut)
+def get_indicator(request: Request, session: SessionDep, slug: SlugPath) -> Response:
+    """One indicator with its latest actual and latest target or plan."""
+    row = session.execute(select(*COLUMNS).where(Indicator.slug == slug)).one_or_none()
+    if row is None:
+        raise NotFound(f"No indicator with slug {slug!r}.")
+    return json_response(request, _indicator_dicts(session, [row])[0])
+
+
+@router.get(
+    "/{slug}/observations",
+    name="list_indicator_observations",
+    response_model=ObservationPage,
+    description="Sort by `period`, `id`; prefix `-` for descending. Default `period`.",
+)
+def list_indicator_observations(
+    request: Request,
+    session: SessionDep,
+    slug: SlugPath,
+    kind: Kinds = None,
+    period_from: PeriodFrom = None,
+    period_to: PeriodTo = None,
+    sort: SortParam = None,
+    limit: Limit = 20,
+    cursor: CursorParam = None,
+    format: Format = None,
+) -> Response:
+    """The indicator's observations over time; `format=csv` streams all of them."""
+    indicator_id = _indicator_id(session, slug)
+    conditions = observation_filters(kinds=kind, period_from=period_from, period_to=period_to)
+    conditions.append(Observation.indicator_id == indicator_id)
+    filters = {"kind": kind, "period_from": period_from, "period_to": period_to}
+    return observation_list(
+        request, session, conditions=conditions, filters=filters, sort=sort, limit=limit,
+        cursor=cursor, csv_name=f"{slug}.csv", as_csv=wants_csv(request, format),
+    )

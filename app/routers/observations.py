@@ -1,0 +1,206 @@
+"""Observations: one figure for one period, as one source stated it; JSON pages or a CSV stream."""
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy import ColumnElement, Select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.responses import Response
+
+from app.db import SessionDep
+from app.errors import NotFound
+from app.models import Article, Indicator, Observation
+from app.pagination import (
+    CursorParam,
+    Limit,
+    SortKey,
+    choose_sort,
+    cursors,
+    fingerprint,
+    page_response,
+    paginate,
+    sort_description,
+)
+from app.queries import (
+    data_version,
+    indicator_in_sector,
+    observation_dict,
+    observation_filters,
+    observation_select,
+)
+from app.responses import etag_for, json_response, streaming_csv
+from app.schemas import Kind, Observation as ObservationOut, ObservationPage, Period
+
+router = APIRouter(prefix="/v1/observations", tags=["observations"])
+
+SORTS = {
+    "period": SortKey(Observation.period_start, "date"),
+    "id": SortKey(Observation.id, "int"),
+}
+DEFAULT_SORT = "period"
+CSV_COLUMNS = (
+    "id", "indicator", "period", "kind", "value", "comparator", "unit", "value_text",
+    "article", "quote", "start", "end",
+)
+CSV_BATCH = 1000
+
+Kinds = Annotated[
+    list[Kind] | None, Query(description="Keep these kinds; repeat for several.")
+]
+PeriodFrom = Annotated[
+    Period | None,
+    Query(description="Keep periods that start on or after the start of this one."),
+]
+PeriodTo = Annotated[
+    Period | None, Query(description="Keep periods that end on or before the end of this one.")
+]
+Format = Annotated[
+    Literal["json", "csv"] | None,
+    Query(description="`csv` streams every matching row (also `Accept: text/csv`)."),
+]
+SortParam = Annotated[str | None, Query(max_length=100)]
+
+
+def wants_csv(request: Request, format_: str | None) -> bool:
+    if format_ is not None:
+        return format_ == "csv"
+    return "text/csv" in request.headers.get("accept", "")
+
+
+def observation_list(
+    request: Request,
+    session: Session,
+    *,
+    conditions: Sequence[ColumnElement[bool]],
+    filters: dict[str, Any],
+    sort: str | None,
+    limit: int,
+    cursor: str | None,
+    csv_name: str,
+    as_csv: bool,
+) -> Response:
+    """A page of observations, or all of them as CSV, for both observation list endpoints."""
+    statement = observation_select().where(*conditions)
+    chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=None)
+    query = fingerprint({"path": request.url.path, **filters})
+    if as_csv:
+        return _csv(request, session, statement, chosen.key.column, chosen.descending, query,
+                    csv_name)
+    page = paginate(
+        session,
+        statement,
+        sort=chosen,
+        tiebreak=Observation.id,
+        limit=limit,
+        cursor=cursor,
+        cursors=cursors(request),
+        query=query,
+    )
+    return page_response(request, page, [observation_dict(row) for row in page.rows])
+
+
+def _csv(
+    request: Request,
+    session: Session,
+    statement: Select[Any],
+    key: ColumnElement[Any],
+    descending: bool,
+    query: str,
+    name: str,
+) -> Response:
+    # Every process bumps the data version when it writes, so the tag changes with the data.
+    version = data_version(session)
+    etag = etag_for(f"csv:{version}:{query}:{request.url.query}".encode())
+    order = (key.desc(), Observation.id.desc()) if descending else (key, Observation.id)
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    return streaming_csv(request, _rows(factory, statement.order_by(*order)), etag=etag,
+                         filename=name)
+
+
+def _rows(factory: sessionmaker[Session], statement: Select[Any]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def flush() -> bytes:
+        chunk = buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+        return chunk
+
+    writer.writerow(CSV_COLUMNS)
+    yield flush()
+    with factory() as session:
+        result = session.execute(statement.execution_options(yield_per=CSV_BATCH))
+        for batch in result.partitions():
+            for row in batch:
+                writer.writerow(
+                    (row.id, row.indicator, row.period, row.kind, _number(row.value),
+                     row.comparator, row.unit, row.value_text, row.article, row.quote,
+                     row.quote_start, row.quote_end)
+                )
+            yield flush()
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+@router.get(
+    "",
+    name="list_observations",
+    response_model=ObservationPage,
+    description=sort_description(SORTS, DEFAULT_SORT),
+)
+def list_observations(
+    request: Request,
+    session: SessionDep,
+    indicator: Annotated[str | None, Query(max_length=200, description="Indicator slug.")] = None,
+    sector: Annotated[
+        str | None, Query(max_length=200, description="Sector slug (of the indicator).")
+    ] = None,
+    article: Annotated[str | None, Query(max_length=200, description="Article slug.")] = None,
+    kind: Kinds = None,
+    period: Annotated[Period | None, Query(description="Exactly this period.")] = None,
+    period_from: PeriodFrom = None,
+    period_to: PeriodTo = None,
+    sort: SortParam = None,
+    limit: Limit = 20,
+    cursor: CursorParam = None,
+    format: Format = None,
+) -> Response:
+    """List every observation, filtered; `format=csv` streams all matching rows."""
+    conditions = observation_filters(
+        kinds=kind, period=period, period_from=period_from, period_to=period_to
+    )
+    if indicator is not None:
+        conditions.append(Indicator.slug == indicator)
+    if article is not None:
+        conditions.append(Article.slug == article)
+    if sector is not None:
+        conditions.append(indicator_in_sector(sector))
+    filters = {
+        "indicator": indicator, "sector": sector, "article": article, "kind": kind,
+        "period": period, "period_from": period_from, "period_to": period_to,
+    }
+    return observation_list(
+        request, session, conditions=conditions, filters=filters, sort=sort, limit=limit,
+        cursor=cursor, csv_name="observations.csv", as_csv=wants_csv(request, format),
+    )
+
+
+@router.get("/{id}", name="get_observation", response_model=ObservationOut)
+def get_observation(
+    request: Request,
+    session: SessionDep,
+    id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The observation's id.")],
+) -> Response:
+    """One observation with its evidence."""
+    row = session.execute(observation_select().where(Observation.id == id)).one_or_none()
+    if row is None:
+        raise NotFound(f"No observation with id {id}.")
+    return json_response(request, observation_dict(row))

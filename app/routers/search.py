@@ -1,0 +1,96 @@
+"""One search box over articles, sectors and indicators."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import Integer, Select, literal, select, union_all
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from app import search
+from app.db import SessionDep
+from app.models import Article, Indicator, Sector
+from app.pagination import CursorParam, Limit, Sort, SortKey, cursors, fingerprint, paginate
+from app.pagination import page_response
+from app.schemas import SearchPage
+
+router = APIRouter(prefix="/v1/search", tags=["search"])
+
+# Each type's label, model, the column shown as its title and the text its snippet comes from.
+TYPES: tuple[tuple[str, Any, Any, tuple[Any, ...]], ...] = (
+    ("article", Article, Article.title, (Article.summary, Article.subtitle, Article.body)),
+    ("sector", Sector, Sector.name, (Sector.description,)),
+    ("indicator", Indicator, Indicator.name, (Indicator.description,)),
+)
+
+
+def _matches(q: str, dialect: str) -> Select[Any]:
+    parts = []
+    for code, (label, model, title, _texts) in enumerate(TYPES):
+        scores = search.scores(model.__table__, q, dialect)
+        parts.append(
+            select(
+                literal(label).label("type"),
+                model.id.label("id"),
+                # Unique across the three tables: the tiebreak of the keyset.
+                (model.id * len(TYPES) + code).label("uid"),
+                model.slug.label("slug"),
+                title.label("title"),
+                scores.c.score.label("score"),
+            ).join(scores, scores.c.id == model.id)
+        )
+    matches = union_all(*parts).subquery("matches")
+    return select(matches)
+
+
+@router.get("", name="search", response_model=SearchPage)
+def search_all(
+    request: Request,
+    session: SessionDep,
+    q: Annotated[
+        str,
+        Query(
+            max_length=2000,
+            description="Words to find, in any order, stemmed; any text is read as plain words.",
+        ),
+    ],
+    limit: Limit = 20,
+    cursor: CursorParam = None,
+) -> Response:
+    """Search articles, sectors and indicators at once, best match first."""
+    statement = _matches(q, session.get_bind().dialect.name)
+    matches = statement.selected_columns
+    sort = Sort(name="relevance", key=SortKey(matches.score, "float"), descending=False)
+    page = paginate(
+        session,
+        statement,
+        sort=sort,
+        tiebreak=matches.uid.cast(Integer),
+        limit=limit,
+        cursor=cursor,
+        cursors=cursors(request),
+        query=fingerprint({"path": "search", "q": q}),
+    )
+    texts = _texts(session, page.rows)
+    items = [
+        {
+            "type": row.type,
+            "slug": row.slug,
+            "title": row.title,
+            "snippet": search.snippet(texts.get((row.type, row.id)), q),
+        }
+        for row in page.rows
+    ]
+    return page_response(request, page, items)
+
+
+def _texts(session: Session, rows: list[Any]) -> dict[tuple[str, int], str | None]:
+    """The text each result's snippet is cut from: its first non-empty descriptive field."""
+    found: dict[tuple[str, int], str | None] = {}
+    for label, model, _title, columns in TYPES:
+        ids = [row.id for row in rows if row.type == label]
+        if not ids:
+            continue
+        for row_id, *values in session.execute(select(model.id, *columns).where(model.id.in_(ids))):
+            found[(label, row_id)] = next((v for v in values if v), None)
+    return found

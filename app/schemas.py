@@ -1,0 +1,390 @@
+"""Pydantic v2 models of the public contract (API.md): what clients send and what they get."""
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+PERIOD_PATTERN = r"^\d{4}(?:-Q[1-4]|-(?:0[1-9]|1[0-2]))?$"
+
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=80)]
+Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
+Kind = Literal["actual", "target", "plan", "forecast"]
+Comparator = Literal["eq", "approx", "gt", "gte", "lt", "lte"]
+Frequency = Literal["annual", "quarterly", "monthly"]
+Better = Literal["higher", "lower", "neutral"]
+Status = Literal["met", "missed", "pending"]
+
+
+class Out(BaseModel):
+    """A response model: it documents what the server sends; unknown fields are a bug."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class In(BaseModel):
+    """A request model: unknown fields are refused (422), never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class ProblemError(Out):
+    loc: list[str | int] = Field(description="Where the error is: a path into the request.")
+    msg: str
+    type: str
+
+
+class Problem(Out):
+    """An RFC 9457 problem; every error of this API has this shape."""
+
+    type: str = Field(default="about:blank", examples=["about:blank"])
+    title: str = Field(examples=["Not Found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["No indicator with slug 'chn-gdp-growth'."])
+    errors: list[ProblemError] | None = Field(
+        default=None, description="For invalid input: one entry per problem found."
+    )
+
+
+# --- shared pieces ------------------------------------------------------------------------
+
+
+class Source(Out):
+    name: str | None = Field(examples=["Breaking News"])
+    url: str | None = Field(examples=[None])
+
+
+class SourceIn(In):
+    name: str | None = Field(default=None, max_length=200)
+    url: str | None = Field(default=None, max_length=2000)
+
+
+class Evidence(Out):
+    article: str = Field(description="Slug of the article.", examples=["china-tech-prowess-2024"])
+    quote: str = Field(description="The sentence that states the figure: body[start:end].")
+    start: int = Field(description="Offset of the quote in the article body, in characters.")
+    end: int = Field(description="Offset just past the quote in the article body.")
+
+
+class EvidenceIn(In):
+    article: Slug
+    quote: str = Field(min_length=1, max_length=5000)
+    start: int | None = Field(default=None, ge=0, description="Optional: found from the quote.")
+    end: int | None = Field(default=None, ge=1)
+
+
+# --- observations -------------------------------------------------------------------------
+
+
+class Observation(Out):
+    """One figure for one period, as one source stated it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 2,
+                    "indicator": "chn-gdp-growth",
+                    "period": "2024",
+                    "kind": "target",
+                    "value": 5.0,
+                    "comparator": "approx",
+                    "unit": "percent",
+                    "value_text": "about a 5 percent",
+                    "evidence": {
+                        "article": "china-ushers-in-era-of-technological-prowess",
+                        "quote": "In a bid to champion high-quality development, China also "
+                        "unabashedly aspires to target about a 5 percent economic growth for "
+                        "the ensuing year, 2024.",
+                        "start": 2846,
+                        "end": 2987,
+                    },
+                    "created_at": "2026-11-28T12:00:00+00:00",
+                    "updated_at": "2026-11-28T12:00:00+00:00",
+                }
+            ]
+        }
+    )
+
+    id: int
+    indicator: str = Field(description="Slug of the indicator.")
+    period: str = Field(description="`2023`, `2024-Q1` or `2024-03`.", examples=["2024"])
+    kind: Kind
+    value: float | None = Field(description="In base units of `unit`; null for a milestone.")
+    comparator: Comparator | None
+    unit: str | None = Field(examples=["percent"])
+    value_text: str = Field(description="The source's own words.")
+    evidence: Evidence
+    created_at: datetime
+    updated_at: datetime
+
+
+class ObservationPage(Out):
+    items: list[Observation]
+    total: int = Field(description="Exact number of items matching the filters.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class ObservationCreate(In):
+    period: Period
+    kind: Kind
+    value: float | None = Field(default=None, allow_inf_nan=False)
+    comparator: Comparator | None = None
+    unit: str | None = Field(default=None, max_length=40)
+    value_text: str = Field(min_length=1, max_length=500)
+    evidence: EvidenceIn
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_not_blank(cls, unit: str | None) -> str | None:
+        if unit is not None and not unit.strip():
+            raise ValueError("unit must not be blank; use null for a milestone")
+        return unit
+
+    @model_validator(mode="after")
+    def _figure_or_milestone(self) -> "ObservationCreate":
+        numbered = (self.value is not None, self.comparator is not None, self.unit is not None)
+        if any(numbered) and not all(numbered):
+            raise ValueError(
+                "value, comparator and unit go together: all set for a figure, "
+                "all null for a milestone"
+            )
+        return self
+
+
+class ObservationImport(ObservationCreate):
+    indicator: Slug
+
+
+# --- indicators ---------------------------------------------------------------------------
+
+
+class Latest(Out):
+    actual: Observation | None = Field(description="The most recent actual, by period.")
+    target: Observation | None = Field(description="The most recent target or plan, by period.")
+
+
+class IndicatorFields(BaseModel):
+    slug: str = Field(examples=["chn-gdp-growth"])
+    name: str = Field(examples=["GDP growth"])
+    description: str | None
+    unit: str | None = Field(examples=["percent"])
+    geography: str = Field(description="ISO 3166-1 alpha-3.", examples=["CHN"])
+    frequency: Frequency
+    better: Better = Field(description="Which way is good news.")
+    sectors: list[str] = Field(description="Slugs of the sectors it concerns.")
+
+
+class Indicator(IndicatorFields, Out):
+    """A measured concept in one geography: a series over periods."""
+
+    latest: Latest
+
+
+class IndicatorPage(Out):
+    items: list[Indicator]
+    total: int
+    next_cursor: str | None
+
+
+class IndicatorCreate(In):
+    slug: Slug
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    unit: str | None = Field(default=None, max_length=40)
+    geography: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    frequency: Frequency
+    better: Better
+    sectors: list[Slug] = Field(default_factory=list, max_length=100)
+
+
+# --- sectors ------------------------------------------------------------------------------
+
+
+class IndicatorSummary(Out):
+    slug: str
+    name: str
+    unit: str | None
+
+
+class ArticleSummary(Out):
+    slug: str
+    title: str
+    published_at: datetime
+
+
+class Sector(Out):
+    """A sector or industry that articles and indicators concern."""
+
+    slug: str = Field(examples=["renewable-energy"])
+    name: str = Field(examples=["Renewable energy"])
+    description: str | None
+    article_count: int
+    indicator_count: int
+
+
+class SectorDetail(Sector):
+    indicators: list[IndicatorSummary]
+    articles: list[ArticleSummary]
+
+
+class SectorPage(Out):
+    items: list[Sector]
+    total: int
+    next_cursor: str | None
+
+
+class SectorCreate(In):
+    slug: Slug
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+
+
+# --- articles -----------------------------------------------------------------------------
+
+
+class Article(Out):
+    """A news article or report that facts are taken from."""
+
+    slug: str = Field(examples=["china-ushers-in-era-of-technological-prowess"])
+    title: str
+    subtitle: str | None
+    author: str | None
+    section: str | None
+    dateline: str | None
+    published_at: datetime
+    language: str = Field(description="BCP 47 language tag.", examples=["en"])
+    source: Source
+    summary: str | None
+    sectors: list[str]
+    observation_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ArticleDetail(Article):
+    body: str = Field(description="The full text exactly as loaded; evidence offsets point here.")
+
+
+class ArticlePage(Out):
+    items: list[Article]
+    total: int
+    next_cursor: str | None
+
+
+class ArticleCreate(In):
+    slug: Slug
+    title: str = Field(min_length=1, max_length=500)
+    subtitle: str | None = Field(default=None, max_length=1000)
+    author: str | None = Field(default=None, max_length=200)
+    section: str | None = Field(default=None, max_length=200)
+    dateline: str | None = Field(default=None, max_length=200)
+    published_at: datetime
+    language: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z]{2,3}(?:-[a-zA-Z0-9]{1,8})*$")] = (
+        "en"
+    )
+    source: SourceIn = Field(default_factory=SourceIn)
+    summary: str | None = Field(default=None, max_length=5000)
+    body: str = Field(min_length=1, max_length=1_000_000)
+    sectors: list[Slug] = Field(default_factory=list, max_length=100)
+
+    @field_validator("published_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("published_at needs a UTC offset, e.g. 2024-03-05T08:21:00+08:00")
+        return value
+
+
+# --- targets and search -------------------------------------------------------------------
+
+
+class Target(Out):
+    """A target or plan with the actual that answers it."""
+
+    target: Observation
+    outcome: Observation | None
+    status: Status
+
+
+class TargetPage(Out):
+    items: list[Target]
+    total: int
+    next_cursor: str | None
+
+
+class SearchResult(Out):
+    type: Literal["article", "sector", "indicator"]
+    slug: str
+    title: str = Field(description="The article's title, or the sector's or indicator's name.")
+    snippet: str = Field(description="Plain text around the first matching word.")
+
+
+class SearchPage(Out):
+    items: list[SearchResult]
+    total: int
+    next_cursor: str | None
+
+
+# --- imports ------------------------------------------------------------------------------
+
+
+class Bundle(In):
+    """Articles, sectors, indicators and observations, loaded in one transaction."""
+
+    articles: list[ArticleCreate] = Field(default_factory=list)
+    sectors: list[SectorCreate] = Field(default_factory=list)
+    indicators: list[IndicatorCreate] = Field(default_factory=list)
+    observations: list[ObservationImport] = Field(default_factory=list)
+
+
+class ImportCounts(Out):
+    created: int
+    updated: int
+    unchanged: int
+
+
+class ImportResult(Out):
+    articles: ImportCounts
+    sectors: ImportCounts
+    indicators: ImportCounts
+    observations: ImportCounts
+
+
+class Health(Out):
+    status: Literal["ok"]
+
+
+def is_slug(value: str) -> bool:
+    return re.fullmatch(SLUG_PATTERN, value) is not None and len(value) <= 80
+
+
+def period_bounds(period: str) -> tuple[date, date]:
+    """First and last day of a period: ``2024``, ``2024-Q3`` or ``2024-07``."""
+    year = int(period[:4])
+    if len(period) == 4:
+        return date(year, 1, 1), date(year, 12, 31)
+    if period[5] == "Q":
+        quarter = int(period[6])
+        first_month = 3 * quarter - 2
+        return date(year, first_month, 1), _month_end(year, first_month + 2)
+    month = int(period[5:7])
+    return date(year, month, 1), _month_end(year, month)
+
+
+def _month_end(year: int, month: int) -> date:
+    if month == 12:
+        return date(year, 12, 31)
+    return date.fromordinal(date(year, month + 1, 1).toordinal() - 1)
