@@ -128,7 +128,9 @@ class Indicator(Timestamped, Base):
 class Observation(Timestamped, Base):
     __tablename__ = "observations"
     __table_args__ = (
-        UniqueConstraint("indicator_id", "period", "kind", "article_id", name="identity"),
+        UniqueConstraint(
+            "indicator_id", "period", "kind", "article_id", name="uq_observations_identity"
+        ),
         CheckConstraint(_in("kind", KINDS), name="kind"),
         CheckConstraint(f"comparator IS NULL OR {_in('comparator', COMPARATORS)}", name="comparator"),
         CheckConstraint("quote_start >= 0 AND quote_end > quote_start", name="evidence_span"),
