@@ -15,8 +15,11 @@ from app.importer import load_bundle
 from app.models import Article
 from app.schemas import Bundle, ImportResult
 
-cli = typer.Typer(help="policyfacts: economic-policy facts with their sources.",
-                  no_args_is_help=True, add_completion=False)
+cli = typer.Typer(
+    help="policyfacts: economic-policy facts with their sources.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 def seed_bundle() -> Bundle:
@@ -32,8 +35,10 @@ def load(engine: Engine, bundle: Bundle) -> ImportResult:
 
 def _report(result: ImportResult) -> None:
     for kind, counts in result.model_dump().items():
-        typer.echo(f"{kind}: {counts['created']} created, {counts['updated']} updated, "
-                   f"{counts['unchanged']} unchanged")
+        typer.echo(
+            f"{kind}: {counts['created']} created, {counts['updated']} updated, "
+            f"{counts['unchanged']} unchanged"
+        )
 
 
 @cli.command()
@@ -52,8 +57,15 @@ def serve(
         if empty:
             _report(load(engine, seed_bundle()))
         engine.dispose()
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", proxy_headers=True)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
 
 
 @cli.command()

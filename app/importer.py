@@ -64,11 +64,13 @@ def load_bundle(session: Session, bundle: Bundle) -> ImportResult:
         for i, item in enumerate(items):
             for j, slug in enumerate(item.sectors):
                 if slug not in known_sectors:
-                    problems.add([kind, i, "sectors", j], f"no sector with slug {slug!r}",
-                                 "unknown_sector")
+                    problems.add(
+                        [kind, i, "sectors", j], f"no sector with slug {slug!r}", "unknown_sector"
+                    )
     articles = _existing(session, Article, [a.slug for a in bundle.articles], Article.sectors)
-    indicators = _existing(session, Indicator, [i.slug for i in bundle.indicators],
-                           Indicator.sectors)
+    indicators = _existing(
+        session, Indicator, [i.slug for i in bundle.indicators], Indicator.sectors
+    )
     spans = _check_observations(session, problems, bundle)
     _check_bodies(session, problems, bundle, articles)
     if problems.errors:
@@ -112,15 +114,21 @@ def _check_unique(problems: _Problems, bundle: Bundle) -> None:
         seen: dict[str, int] = {}
         for i, item in enumerate(items):
             if item.slug in seen:
-                problems.add([kind, i, "slug"], f"slug {item.slug!r} is also item {seen[item.slug]}",
-                             "duplicate")
+                problems.add(
+                    [kind, i, "slug"],
+                    f"slug {item.slug!r} is also item {seen[item.slug]}",
+                    "duplicate",
+                )
             seen.setdefault(item.slug, i)
     identities: dict[tuple[str, str, str, str], int] = {}
     for i, obs in enumerate(bundle.observations):
         identity = (obs.indicator, obs.period, obs.kind, obs.evidence.article)
         if identity in identities:
-            problems.add(["observations", i], "same indicator, period, kind and article as "
-                         f"item {identities[identity]}", "duplicate")
+            problems.add(
+                ["observations", i],
+                f"same indicator, period, kind and article as item {identities[identity]}",
+                "duplicate",
+            )
         identities.setdefault(identity, i)
 
 
@@ -136,20 +144,30 @@ def _check_observations(
     bodies = {a.slug: a.body for a in bundle.articles}
     wanted = {o.evidence.article for o in bundle.observations} - set(bodies)
     if wanted:
-        bodies.update(session.execute(select(Article.slug, Article.body)
-                                      .where(Article.slug.in_(wanted))).all())
+        bodies.update(
+            session.execute(
+                select(Article.slug, Article.body).where(Article.slug.in_(wanted))
+            ).all()
+        )
     indicators = {i.slug for i in bundle.indicators}
-    indicators |= _slugs_in_db(session, Indicator,
-                               {o.indicator for o in bundle.observations} - indicators)
+    indicators |= _slugs_in_db(
+        session, Indicator, {o.indicator for o in bundle.observations} - indicators
+    )
     spans: list[tuple[int, int]] = []
     for i, obs in enumerate(bundle.observations):
         if obs.indicator not in indicators:
-            problems.add(["observations", i, "indicator"],
-                         f"no indicator with slug {obs.indicator!r}", "unknown_indicator")
+            problems.add(
+                ["observations", i, "indicator"],
+                f"no indicator with slug {obs.indicator!r}",
+                "unknown_indicator",
+            )
         body = bodies.get(obs.evidence.article)
         if body is None:
-            problems.add(["observations", i, "evidence", "article"],
-                         f"no article with slug {obs.evidence.article!r}", "unknown_article")
+            problems.add(
+                ["observations", i, "evidence", "article"],
+                f"no article with slug {obs.evidence.article!r}",
+                "unknown_article",
+            )
             spans.append((0, 0))
             continue
         span = find_quote(body, obs.evidence.quote, obs.evidence.start, obs.evidence.end)
@@ -187,8 +205,13 @@ def _check_bodies(
         if old is None or old.body == item.body:
             continue
         rows = session.execute(
-            select(Indicator.slug, Observation.period, Observation.kind,
-                   Observation.quote_start, Observation.quote_end)
+            select(
+                Indicator.slug,
+                Observation.period,
+                Observation.kind,
+                Observation.quote_start,
+                Observation.quote_end,
+            )
             .join(Indicator, Indicator.id == Observation.indicator_id)
             .where(Observation.article_id == old.id)
         )
@@ -196,9 +219,11 @@ def _check_bodies(
             if (slug, period, kind, item.slug) in restated:
                 continue
             if item.body[start:end] != old.body[start:end]:
-                problems.add(["articles", i, "body"],
-                             f"the new body moves the evidence of {slug} {period} {kind}",
-                             "evidence_moved")
+                problems.add(
+                    ["articles", i, "body"],
+                    f"the new body moves the evidence of {slug} {period} {kind}",
+                    "evidence_moved",
+                )
 
 
 # --- writes ---------------------------------------------------------------------------------
@@ -228,8 +253,9 @@ def _assign(row: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
-def _upsert_sector(session: Session, existing: dict[str, Sector], item: SectorCreate
-                   ) -> bool | None:
+def _upsert_sector(
+    session: Session, existing: dict[str, Sector], item: SectorCreate
+) -> bool | None:
     values = item.model_dump()
     row = existing.get(item.slug)
     if row is None:
@@ -242,8 +268,9 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _upsert_article(session: Session, existing: dict[str, Article], sectors: dict[str, Sector],
-                    item: ArticleCreate) -> bool | None:
+def _upsert_article(
+    session: Session, existing: dict[str, Article], sectors: dict[str, Sector], item: ArticleCreate
+) -> bool | None:
     values = item.model_dump(exclude={"source", "sectors"})
     values["published_at"] = _utc(item.published_at)
     values["source_name"] = item.source.name
@@ -265,8 +292,12 @@ def _upsert_article(session: Session, existing: dict[str, Article], sectors: dic
     return changed
 
 
-def _upsert_indicator(session: Session, existing: dict[str, Indicator],
-                      sectors: dict[str, Sector], item: IndicatorCreate) -> bool | None:
+def _upsert_indicator(
+    session: Session,
+    existing: dict[str, Indicator],
+    sectors: dict[str, Sector],
+    item: IndicatorCreate,
+) -> bool | None:
     values = item.model_dump(exclude={"sectors"})
     linked = [sectors[s] for s in sorted(set(item.sectors))]
     row = existing.get(item.slug)
@@ -285,24 +316,36 @@ def _upsert_indicator(session: Session, existing: dict[str, Indicator],
 _COMPARED = ("value", "comparator", "unit", "value_text", "quote_start", "quote_end")
 
 
-def _upsert_observations(session: Session, items: list[ObservationImport],
-                         spans: list[tuple[int, int]], counts: Counts) -> None:
+def _upsert_observations(
+    session: Session, items: list[ObservationImport], spans: list[tuple[int, int]], counts: Counts
+) -> None:
     if not items:
         return
-    indicator_ids = dict(session.execute(
-        select(Indicator.slug, Indicator.id).where(Indicator.slug.in_({o.indicator for o in items}))
-    ).all())
-    article_ids = dict(session.execute(
-        select(Article.slug, Article.id).where(
-            Article.slug.in_({o.evidence.article for o in items}))
-    ).all())
+    indicator_ids = dict(
+        session.execute(
+            select(Indicator.slug, Indicator.id).where(
+                Indicator.slug.in_({o.indicator for o in items})
+            )
+        ).all()
+    )
+    article_ids = dict(
+        session.execute(
+            select(Article.slug, Article.id).where(
+                Article.slug.in_({o.evidence.article for o in items})
+            )
+        ).all()
+    )
     existing = {
         (row.indicator_id, row.period, row.kind, row.article_id): row
         for row in session.execute(
-            select(Observation.id, Observation.indicator_id, Observation.period,
-                   Observation.kind, Observation.article_id,
-                   *(getattr(Observation, name) for name in _COMPARED))
-            .where(Observation.indicator_id.in_(set(indicator_ids.values())))
+            select(
+                Observation.id,
+                Observation.indicator_id,
+                Observation.period,
+                Observation.kind,
+                Observation.article_id,
+                *(getattr(Observation, name) for name in _COMPARED),
+            ).where(Observation.indicator_id.in_(set(indicator_ids.values())))
         )
     }
     now = utcnow()
@@ -318,15 +361,27 @@ def _upsert_observations(session: Session, items: list[ObservationImport],
             "quote_start": start,
             "quote_end": end,
         }
-        key = (indicator_ids[item.indicator], item.period, item.kind,
-               article_ids[item.evidence.article])
+        key = (
+            indicator_ids[item.indicator],
+            item.period,
+            item.kind,
+            article_ids[item.evidence.article],
+        )
         row = existing.get(key)
         if row is None:
-            inserts.append({
-                "indicator_id": key[0], "period": item.period, "kind": item.kind,
-                "article_id": key[3], "period_start": first, "period_end": last,
-                "created_at": now, "updated_at": now, **values,
-            })
+            inserts.append(
+                {
+                    "indicator_id": key[0],
+                    "period": item.period,
+                    "kind": item.kind,
+                    "article_id": key[3],
+                    "period_start": first,
+                    "period_end": last,
+                    "created_at": now,
+                    "updated_at": now,
+                    **values,
+                }
+            )
             counts.add(None)
         elif any(getattr(row, name) != value for name, value in values.items()):
             updates.append({"id": row.id, "updated_at": now, **values})

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 models. The migrations in ``migrations/`` are the only way they reach a database."""
+"""SQLAlchemy 2.0 models; the migrations in ``migrations/`` are the only way they reach a database."""
 
 from datetime import UTC, date, datetime
 
@@ -132,7 +132,9 @@ class Observation(Timestamped, Base):
             "indicator_id", "period", "kind", "article_id", name="uq_observations_identity"
         ),
         CheckConstraint(_in("kind", KINDS), name="kind"),
-        CheckConstraint(f"comparator IS NULL OR {_in('comparator', COMPARATORS)}", name="comparator"),
+        CheckConstraint(
+            f"comparator IS NULL OR {_in('comparator', COMPARATORS)}", name="comparator"
+        ),
         CheckConstraint("quote_start >= 0 AND quote_end > quote_start", name="evidence_span"),
         CheckConstraint("period_end >= period_start", name="period_span"),
         Index("ix_observations_indicator_period", "indicator_id", "period_start", "id"),

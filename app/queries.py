@@ -89,8 +89,9 @@ def observation_filters(
     return conditions
 
 
-def in_sector(column: ColumnElement[int], link_column: Any, link_key: Any, sector: str
-              ) -> ColumnElement[bool]:
+def in_sector(
+    column: ColumnElement[int], link_column: Any, link_key: Any, sector: str
+) -> ColumnElement[bool]:
     """``column`` is linked to the sector with slug ``sector`` through a link table."""
     return column.in_(
         select(link_key).join(Sector, Sector.id == link_column).where(Sector.slug == sector)
@@ -103,8 +104,9 @@ def indicator_in_sector(sector: str) -> ColumnElement[bool]:
     )
 
 
-def sector_slugs(session: Session, link: Any, owner_key: Any, owner_ids: Iterable[int]
-                 ) -> dict[int, list[str]]:
+def sector_slugs(
+    session: Session, link: Any, owner_key: Any, owner_ids: Iterable[int]
+) -> dict[int, list[str]]:
     """The sector slugs of each owner (article or indicator), sorted."""
     ids = list(owner_ids)
     result: dict[int, list[str]] = {owner: [] for owner in ids}
@@ -121,8 +123,9 @@ def sector_slugs(session: Session, link: Any, owner_key: Any, owner_ids: Iterabl
     return result
 
 
-def latest_observations(session: Session, indicator_ids: Iterable[int]
-                        ) -> dict[int, dict[str, Any]]:
+def latest_observations(
+    session: Session, indicator_ids: Iterable[int]
+) -> dict[int, dict[str, Any]]:
     """For each indicator, its most recent actual and its most recent target or plan."""
     ids = list(indicator_ids)
     latest: dict[int, dict[str, Any]] = {i: {"actual": None, "target": None} for i in ids}
@@ -145,7 +148,9 @@ def latest_observations(session: Session, indicator_ids: Iterable[int]
             )
             .label("rank"),
         )
-        .where(Observation.indicator_id.in_(ids), Observation.kind.in_(("actual", "target", "plan")))
+        .where(
+            Observation.indicator_id.in_(ids), Observation.kind.in_(("actual", "target", "plan"))
+        )
         .subquery()
     )
     for row in session.execute(select(ranked).where(ranked.c.rank == 1)):

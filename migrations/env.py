@@ -13,7 +13,9 @@ from app.search import is_search_object
 config = context.config
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     # Full-text search structures are built by hand per backend; the models do not describe them.
     return not is_search_object(name)
 

@@ -3,7 +3,6 @@
 import re
 
 from fastapi.testclient import TestClient
-
 from sqlalchemy.orm import Session
 
 from app.cli import seed_bundle
@@ -39,7 +38,9 @@ def all_items(client: TestClient, url: str) -> list[dict]:
 
 def test_article_fields_come_from_the_page(client: TestClient, article_text: str) -> None:
     article = client.get(f"/v1/articles/{ARTICLE}").json()
-    assert article["title"] == "China Ushers in Era of Technological Prowess and Thriving Tech Deals"
+    assert (
+        article["title"] == "China Ushers in Era of Technological Prowess and Thriving Tech Deals"
+    )
     assert article["subtitle"] == (
         "China's Commitment to Innovation Yields Significant Growth in Tech Transactions"
     )
@@ -113,9 +114,18 @@ def test_indicators_are_described(client: TestClient) -> None:
 
 def test_named_sectors_are_linked(client: TestClient) -> None:
     sectors = {s["slug"]: s for s in all_items(client, "/v1/sectors?limit=1000")}
-    for named in ("hydrogen-power", "new-materials", "biomanufacturing", "commercial-space",
-                  "quantum-technology", "life-sciences", "intelligent-connected-vehicles",
-                  "digital-economy", "renewable-energy", "thermal-power"):
+    for named in (
+        "hydrogen-power",
+        "new-materials",
+        "biomanufacturing",
+        "commercial-space",
+        "quantum-technology",
+        "life-sciences",
+        "intelligent-connected-vehicles",
+        "digital-economy",
+        "renewable-energy",
+        "thermal-power",
+    ):
         assert sectors[named]["article_count"] == 1
     article = client.get(f"/v1/articles/{ARTICLE}").json()
     assert set(article["sectors"]) == set(sectors)

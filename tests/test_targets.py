@@ -43,8 +43,12 @@ from app.targets import half_unit, status
     ],
 )
 def test_status_rule(target, comparator, text, outcome, better, expected) -> None:
-    assert status(target=target, comparator=comparator, value_text=text, outcome=outcome,
-                  better=better) == expected
+    assert (
+        status(
+            target=target, comparator=comparator, value_text=text, outcome=outcome, better=better
+        )
+        == expected
+    )
 
 
 def test_half_unit_without_a_number_in_the_words() -> None:
@@ -63,25 +67,48 @@ ARTICLE_BODY = (
 def outcomes_bundle(slug: str, published_at: str, gdp: float, unemployment: float) -> Bundle:
     def actual(indicator: str, value: float, unit: str, text: str, quote: str) -> dict:
         return {
-            "indicator": indicator, "period": "2024", "kind": "actual", "value": value,
-            "comparator": "eq", "unit": unit, "value_text": text,
+            "indicator": indicator,
+            "period": "2024",
+            "kind": "actual",
+            "value": value,
+            "comparator": "eq",
+            "unit": unit,
+            "value_text": text,
             "evidence": {"article": slug, "quote": quote},
         }
 
-    return Bundle.model_validate({
-        "articles": [{
-            "slug": slug, "title": "China's 2024 statistics", "published_at": published_at,
-            "body": ARTICLE_BODY, "sectors": ["macroeconomy"],
-        }],
-        "observations": [
-            actual("chn-gdp-growth", gdp, "percent", "5.2 percent",
-                   "GDP grew 5.2 percent in 2024."),
-            actual("chn-urban-unemployment-rate", unemployment, "percent", "5.1 percent",
-                   "The surveyed urban unemployment rate averaged 5.1 percent."),
-            actual("chn-new-urban-jobs", 12_560_000, "jobs", "12.56 million jobs",
-                   "Cities added 12.56 million jobs."),
-        ],
-    })
+    return Bundle.model_validate(
+        {
+            "articles": [
+                {
+                    "slug": slug,
+                    "title": "China's 2024 statistics",
+                    "published_at": published_at,
+                    "body": ARTICLE_BODY,
+                    "sectors": ["macroeconomy"],
+                }
+            ],
+            "observations": [
+                actual(
+                    "chn-gdp-growth", gdp, "percent", "5.2 percent", "GDP grew 5.2 percent in 2024."
+                ),
+                actual(
+                    "chn-urban-unemployment-rate",
+                    unemployment,
+                    "percent",
+                    "5.1 percent",
+                    "The surveyed urban unemployment rate averaged 5.1 percent.",
+                ),
+                actual(
+                    "chn-new-urban-jobs",
+                    12_560_000,
+                    "jobs",
+                    "12.56 million jobs",
+                    "Cities added 12.56 million jobs.",
+                ),
+            ],
+        }
+    )
 
 
 def by_indicator(client: TestClient, query: str) -> dict[str, dict]:
@@ -93,8 +120,11 @@ def by_indicator(client: TestClient, query: str) -> dict[str, dict]:
 def test_seed_targets_are_pending_until_an_outcome_is_published(client: TestClient) -> None:
     targets = by_indicator(client, "period=2024&limit=100")
     assert set(targets) == {
-        "chn-gdp-growth", "chn-ultra-long-special-treasury-bonds", "chn-new-urban-jobs",
-        "chn-urban-unemployment-rate", "chn-artificial-intelligence-plus-initiative",
+        "chn-gdp-growth",
+        "chn-ultra-long-special-treasury-bonds",
+        "chn-new-urban-jobs",
+        "chn-urban-unemployment-rate",
+        "chn-artificial-intelligence-plus-initiative",
     }
     assert {t["status"] for t in targets.values()} == {"pending"}
     assert all(t["outcome"] is None for t in targets.values())
@@ -126,7 +156,8 @@ def test_the_most_recently_published_outcome_wins(client: TestClient, session: S
 def test_targets_filter_by_indicator_and_sector(client: TestClient) -> None:
     assert set(by_indicator(client, "indicator=chn-gdp-growth")) == {"chn-gdp-growth"}
     assert set(by_indicator(client, "sector=employment")) == {
-        "chn-new-urban-jobs", "chn-urban-unemployment-rate",
+        "chn-new-urban-jobs",
+        "chn-urban-unemployment-rate",
     }
     assert by_indicator(client, "sector=no-such-sector") == {}
     assert by_indicator(client, "period=2023") == {}

@@ -16,11 +16,11 @@ from app.pagination import (
     Limit,
     SearchText,
     SortKey,
+    choose_sort,
     cursors,
     fingerprint,
     page_response,
     paginate,
-    choose_sort,
     sort_description,
 )
 from app.queries import in_sector, iso, sector_slugs
@@ -145,8 +145,9 @@ def list_articles(
         cursors=cursors(request),
         query=fingerprint({"path": "articles", **filters}),
     )
-    slugs = sector_slugs(session, article_sectors, article_sectors.c.article_id,
-                         (row.id for row in page.rows))
+    slugs = sector_slugs(
+        session, article_sectors, article_sectors.c.article_id, (row.id for row in page.rows)
+    )
     return page_response(request, page, [_article_dict(r, slugs[r.id]) for r in page.rows])
 
 

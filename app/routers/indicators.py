@@ -170,6 +170,13 @@ def list_indicator_observations(
     conditions.append(Observation.indicator_id == indicator_id)
     filters = {"kind": kind, "period_from": period_from, "period_to": period_to}
     return observation_list(
-        request, session, conditions=conditions, filters=filters, sort=sort, limit=limit,
-        cursor=cursor, csv_name=f"{slug}.csv", as_csv=wants_csv(request, format),
+        request,
+        session,
+        conditions=conditions,
+        filters=filters,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+        csv_name=f"{slug}.csv",
+        as_csv=wants_csv(request, format),
     )

@@ -32,7 +32,8 @@ from app.queries import (
     observation_select,
 )
 from app.responses import etag_for, json_response, streaming_csv
-from app.schemas import Kind, Observation as ObservationOut, ObservationPage, Period
+from app.schemas import Kind, ObservationPage, Period
+from app.schemas import Observation as ObservationOut
 
 router = APIRouter(prefix="/v1/observations", tags=["observations"])
 
@@ -42,14 +43,22 @@ SORTS = {
 }
 DEFAULT_SORT = "period"
 CSV_COLUMNS = (
-    "id", "indicator", "period", "kind", "value", "comparator", "unit", "value_text",
-    "article", "quote", "start", "end",
+    "id",
+    "indicator",
+    "period",
+    "kind",
+    "value",
+    "comparator",
+    "unit",
+    "value_text",
+    "article",
+    "quote",
+    "start",
+    "end",
 )
 CSV_BATCH = 1000
 
-Kinds = Annotated[
-    list[Kind] | None, Query(description="Keep these kinds; repeat for several.")
-]
+Kinds = Annotated[list[Kind] | None, Query(description="Keep these kinds; repeat for several.")]
 PeriodFrom = Annotated[
     Period | None,
     Query(description="Keep periods that start on or after the start of this one."),
@@ -87,8 +96,9 @@ def observation_list(
     chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=None)
     query = fingerprint({"path": request.url.path, **filters})
     if as_csv:
-        return _csv(request, session, statement, chosen.key.column, chosen.descending, query,
-                    csv_name)
+        return _csv(
+            request, session, statement, chosen.key.column, chosen.descending, query, csv_name
+        )
     page = paginate(
         session,
         statement,
@@ -116,8 +126,9 @@ def _csv(
     etag = etag_for(f"csv:{version}:{query}:{request.url.query}".encode())
     order = (key.desc(), Observation.id.desc()) if descending else (key, Observation.id)
     factory: sessionmaker[Session] = request.app.state.sessionmaker
-    return streaming_csv(request, _rows(factory, statement.order_by(*order)), etag=etag,
-                         filename=name)
+    return streaming_csv(
+        request, _rows(factory, statement.order_by(*order)), etag=etag, filename=name
+    )
 
 
 def _rows(factory: sessionmaker[Session], statement: Select[Any]) -> Iterator[bytes]:
@@ -137,9 +148,20 @@ def _rows(factory: sessionmaker[Session], statement: Select[Any]) -> Iterator[by
         for batch in result.partitions():
             for row in batch:
                 writer.writerow(
-                    (row.id, row.indicator, row.period, row.kind, _number(row.value),
-                     row.comparator, row.unit, row.value_text, row.article, row.quote,
-                     row.quote_start, row.quote_end)
+                    (
+                        row.id,
+                        row.indicator,
+                        row.period,
+                        row.kind,
+                        _number(row.value),
+                        row.comparator,
+                        row.unit,
+                        row.value_text,
+                        row.article,
+                        row.quote,
+                        row.quote_start,
+                        row.quote_end,
+                    )
                 )
             yield flush()
 
@@ -184,12 +206,24 @@ def list_observations(
     if sector is not None:
         conditions.append(indicator_in_sector(sector))
     filters = {
-        "indicator": indicator, "sector": sector, "article": article, "kind": kind,
-        "period": period, "period_from": period_from, "period_to": period_to,
+        "indicator": indicator,
+        "sector": sector,
+        "article": article,
+        "kind": kind,
+        "period": period,
+        "period_from": period_from,
+        "period_to": period_to,
     }
     return observation_list(
-        request, session, conditions=conditions, filters=filters, sort=sort, limit=limit,
-        cursor=cursor, csv_name="observations.csv", as_csv=wants_csv(request, format),
+        request,
+        session,
+        conditions=conditions,
+        filters=filters,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+        csv_name="observations.csv",
+        as_csv=wants_csv(request, format),
     )
 
 

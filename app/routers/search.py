@@ -10,8 +10,16 @@ from starlette.responses import Response
 from app import search
 from app.db import SessionDep
 from app.models import Article, Indicator, Sector
-from app.pagination import CursorParam, Limit, Sort, SortKey, cursors, fingerprint, paginate
-from app.pagination import page_response
+from app.pagination import (
+    CursorParam,
+    Limit,
+    Sort,
+    SortKey,
+    cursors,
+    fingerprint,
+    page_response,
+    paginate,
+)
 from app.schemas import SearchPage
 
 router = APIRouter(prefix="/v1/search", tags=["search"])

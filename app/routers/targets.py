@@ -3,13 +3,21 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select, tuple_
+from sqlalchemy import tuple_
 from starlette.responses import Response
 
 from app.db import SessionDep
 from app.models import Article, Indicator, Observation
-from app.pagination import CursorParam, Limit, SortKey, choose_sort, cursors, fingerprint, paginate
-from app.pagination import page_response
+from app.pagination import (
+    CursorParam,
+    Limit,
+    SortKey,
+    choose_sort,
+    cursors,
+    fingerprint,
+    page_response,
+    paginate,
+)
 from app.queries import indicator_in_sector, observation_dict, observation_select
 from app.schemas import Period, TargetPage
 from app.targets import __doc__ as STATUS_RULE
@@ -45,9 +53,11 @@ def list_targets(
     cursor: CursorParam = None,
 ) -> Response:
     """List targets and plans with their outcome and status (met, missed or pending)."""
-    statement = observation_select().add_columns(
-        Observation.indicator_id, Indicator.better
-    ).where(Observation.kind.in_(("target", "plan")))
+    statement = (
+        observation_select()
+        .add_columns(Observation.indicator_id, Indicator.better)
+        .where(Observation.kind.in_(("target", "plan")))
+    )
     if period is not None:
         statement = statement.where(Observation.period == period)
     if indicator is not None:

@@ -94,12 +94,16 @@ def upgrade() -> None:
         sa.Column("article_id", sa.Integer(), nullable=False),
         sa.Column("sector_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["article_id"], ["articles.id"],
-            name=op.f("fk_article_sectors_article_id_articles"), ondelete="CASCADE",
+            ["article_id"],
+            ["articles.id"],
+            name=op.f("fk_article_sectors_article_id_articles"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["sector_id"], ["sectors.id"],
-            name=op.f("fk_article_sectors_sector_id_sectors"), ondelete="CASCADE",
+            ["sector_id"],
+            ["sectors.id"],
+            name=op.f("fk_article_sectors_sector_id_sectors"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("article_id", "sector_id", name=op.f("pk_article_sectors")),
     )
@@ -110,12 +114,16 @@ def upgrade() -> None:
         sa.Column("indicator_id", sa.Integer(), nullable=False),
         sa.Column("sector_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["indicator_id"], ["indicators.id"],
-            name=op.f("fk_indicator_sectors_indicator_id_indicators"), ondelete="CASCADE",
+            ["indicator_id"],
+            ["indicators.id"],
+            name=op.f("fk_indicator_sectors_indicator_id_indicators"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["sector_id"], ["sectors.id"],
-            name=op.f("fk_indicator_sectors_sector_id_sectors"), ondelete="CASCADE",
+            ["sector_id"],
+            ["sectors.id"],
+            name=op.f("fk_indicator_sectors_sector_id_sectors"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("indicator_id", "sector_id", name=op.f("pk_indicator_sectors")),
     )
@@ -150,16 +158,18 @@ def upgrade() -> None:
             "quote_start >= 0 AND quote_end > quote_start",
             name=op.f("ck_observations_evidence_span"),
         ),
-        sa.CheckConstraint(
-            "period_end >= period_start", name=op.f("ck_observations_period_span")
+        sa.CheckConstraint("period_end >= period_start", name=op.f("ck_observations_period_span")),
+        sa.ForeignKeyConstraint(
+            ["article_id"],
+            ["articles.id"],
+            name=op.f("fk_observations_article_id_articles"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["article_id"], ["articles.id"],
-            name=op.f("fk_observations_article_id_articles"), ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["indicator_id"], ["indicators.id"],
-            name=op.f("fk_observations_indicator_id_indicators"), ondelete="CASCADE",
+            ["indicator_id"],
+            ["indicators.id"],
+            name=op.f("fk_observations_indicator_id_indicators"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_observations")),
         sa.UniqueConstraint(

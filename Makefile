@@ -1,0 +1,29 @@
+# Chores. `make help` lists them.
+PYTHON ?= .venv/bin/python
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: help install serve test test-postgres lint check
+
+help:  ## list the chores
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+install:  ## a virtual environment with the project (editable) and its test tools
+	python3 -m venv .venv
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e '.[test]'
+
+serve:  ## serve on SQLite (migrates and seeds on first start)
+	.venv/bin/policyfacts serve
+
+test:  ## the suite on SQLite
+	$(PYTHON) -m pytest
+
+test-postgres:  ## the suite on PostgreSQL (PG_URL; it makes and drops its own database)
+	POLICYFACTS_TEST_DATABASE_URL=$(PG_URL) $(PYTHON) -m pytest
+
+lint:  ## ruff and mypy (strict on app/)
+	$(PYTHON) -m ruff check app tests migrations
+	$(PYTHON) -m ruff format --check app tests migrations
+	$(PYTHON) -m mypy
+
+check: lint test test-postgres  ## everything CI runs
