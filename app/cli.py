@@ -2,15 +2,17 @@
 
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
 
 from app import migrate as migrations
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
+from app.errors import Invalid, validation_errors
 from app.importer import load_bundle
 from app.models import Article
 from app.schemas import Bundle, ImportResult
@@ -91,17 +93,22 @@ def import_(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A JSON bundle.")],
 ) -> None:
     """Load a bundle file (the format of POST /v1/imports) in one transaction."""
-    from app.errors import Invalid
-
     engine = make_engine(Settings().database_url)
     try:
         _report(load(engine, Bundle.model_validate_json(path.read_bytes())))
+    except ValidationError as error:
+        _fail(validation_errors(error.errors()))
     except Invalid as error:
-        for problem in error.errors or []:
-            typer.echo(f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}", err=True)
-        raise typer.Exit(1) from error
+        _fail(error.errors or [])
     finally:
         engine.dispose()
+
+
+def _fail(errors: list[dict[str, Any]]) -> NoReturn:
+    for problem in errors:
+        typer.echo(f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}", err=True)
+    typer.echo(f"{len(errors)} error(s); nothing was loaded.", err=True)
+    raise typer.Exit(1)
 
 
 def main() -> None:
