@@ -81,7 +81,11 @@ def observation_filters(
     if kinds:
         conditions.append(Observation.kind.in_(kinds))
     if period is not None:
-        conditions.append(Observation.period == period)
+        # The start date lets the (period_start, id) index find the rows.
+        conditions += [
+            Observation.period_start == period_bounds(period)[0],
+            Observation.period == period,
+        ]
     if period_from is not None:
         conditions.append(Observation.period_start >= period_bounds(period_from)[0])
     if period_to is not None:
