@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 models; the migrations in ``migrations/`` are the only way they reach a database."""
+"""SQLAlchemy 2.0 models. Migrations (``migrations/``) are the only way they reach a database."""
 
 from datetime import UTC, date, datetime
 
