@@ -43,6 +43,9 @@ def build(app: FastAPI) -> dict[str, Any]:
         description=DESCRIPTION,
         routes=app.routes,
         tags=app.openapi_tags,
+        # Relative: the server that serves this document (linters and SDK generators want
+        # `servers`; without it they warn or guess).
+        servers=[{"url": "/"}],
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
@@ -69,6 +72,10 @@ def _document(path: str, method: str, operation: dict[str, Any]) -> None:
             "description": _ERRORS[status],
             "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}},
         }
+    if method == "get":
+        # Reads are public: say so with an empty requirement (`security: []`) rather than by
+        # omission, which linters flag. Writes declare the bearer key they need.
+        operation.setdefault("security", [])
     if method == "get" and path.startswith("/v1/"):
         ok = responses["200"]
         ok["headers"] = {
