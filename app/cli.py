@@ -8,13 +8,16 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
+from app import auth
 from app import migrate as migrations
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.errors import Invalid, validation_errors
 from app.importer import load_bundle
 from app.models import Article
+from app.queries import iso
 from app.schemas import Bundle, ImportResult
 
 cli = typer.Typer(
@@ -109,6 +112,48 @@ def _fail(errors: list[dict[str, Any]]) -> NoReturn:
         typer.echo(f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}", err=True)
     typer.echo(f"{len(errors)} error(s); nothing was loaded.", err=True)
     raise typer.Exit(1)
+
+
+keys = typer.Typer(help="API keys for writes: create, list, revoke.", no_args_is_help=True)
+cli.add_typer(keys, name="keys")
+
+
+def _session() -> Session:
+    engine = make_engine(Settings().database_url)
+    return make_sessionmaker(engine)()
+
+
+@keys.command("create")
+def keys_create(name: Annotated[str, typer.Argument(help="Who or what the key is for.")]) -> None:
+    """Make a new key and print it once (the last line); only its hash is stored."""
+    with _session() as session, session.begin():
+        if any(existing == name for existing, _, _ in auth.list_keys(session)):
+            typer.echo(
+                f"a key named {name!r} exists already; revoke it or pick another name", err=True
+            )
+            raise typer.Exit(1)
+        key = auth.create_key(session, name=name)
+    typer.echo(f"API key {name!r} created. It is shown only this once:", err=True)
+    typer.echo(key)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List keys by name, with when they were made and revoked (never the keys)."""
+    with _session() as session:
+        for name, created_at, revoked_at in auth.list_keys(session):
+            state = f"revoked {iso(revoked_at)}" if revoked_at else "active"
+            typer.echo(f"{name}\tcreated {iso(created_at)}\t{state}")
+
+
+@keys.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    """Revoke a key: writes with it get 401 from now on."""
+    with _session() as session, session.begin():
+        if not auth.revoke_key(session, name=name):
+            typer.echo(f"no active key named {name!r}", err=True)
+            raise typer.Exit(1)
+    typer.echo(f"revoked {name!r}")
 
 
 def main() -> None:

@@ -8,6 +8,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
+WRITE_OPTION = "policyfacts_writes"
+
+
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     """An engine with the settings each backend needs to behave the same way."""
     if url.startswith("sqlite"):
@@ -38,7 +41,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A writer takes the write lock when it begins: concurrent writers then queue on the
+    # busy timeout instead of failing when a read lock cannot be upgraded.
+    writes = connection.get_execution_options().get(WRITE_OPTION)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -49,6 +55,8 @@ def get_session(request: Request) -> Iterator[Session]:
     """One session per request: committed once on success, rolled back on error."""
     factory: sessionmaker[Session] = request.app.state.sessionmaker
     with factory() as session:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            session.connection(execution_options={WRITE_OPTION: True})
         try:
             yield session
             session.commit()

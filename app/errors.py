@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -20,6 +20,7 @@ class AppError(Exception):
     """An error a client can act on; ``status`` and ``detail`` reach the client as they are."""
 
     status = 400
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
@@ -71,7 +72,7 @@ def validation_errors(raw: Any) -> list[dict[str, Any]]:
 
 async def _app_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
-    return problem(exc.status, exc.detail, errors=exc.errors)
+    return problem(exc.status, exc.detail, errors=exc.errors, headers=exc.headers)
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:
@@ -96,6 +97,13 @@ async def _database_error(_request: Request, exc: Exception) -> Response:
     )
 
 
+async def _integrity_error(_request: Request, exc: Exception) -> Response:
+    # Two writers raced for the same slug or identity; the loser gets what a later one would.
+    log.info("integrity error: %s", exc)
+    return problem(409, "That conflicts with what another request has just written; "
+                   "GET the resource and try again.")
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.error("unhandled error", exc_info=exc)
     return problem(500, "An unexpected error occurred; it has been logged.")
@@ -107,4 +115,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(InterfaceError, _database_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -8,7 +8,7 @@ from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.migrate import head_revision
 from app.pagination import Cursors
-from app.routers import articles, health, indicators, observations, sectors, targets
+from app.routers import articles, health, imports, indicators, observations, sectors, targets
 from app.routers import search as search_router
 
 TAGS = [
@@ -18,6 +18,7 @@ TAGS = [
     {"name": "observations", "description": "Figures and milestones, each with its evidence."},
     {"name": "targets", "description": "Targets and plans with their outcome."},
     {"name": "search", "description": "Full-text search over everything."},
+    {"name": "imports", "description": "Bundles of facts loaded in one transaction."},
     {"name": "health", "description": "Probes for load balancers."},
 ]
 
@@ -39,7 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.head_revision = head_revision()
 
     errors.install(app)
-    for module in (articles, sectors, indicators, observations, targets, search_router, health):
+    routers = (articles, sectors, indicators, observations, targets, search_router, imports, health)
+    for module in routers:
         app.include_router(module.router)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
     return app

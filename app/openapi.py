@@ -22,11 +22,24 @@ errors are `application/problem+json` (RFC 9457).
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _ERRORS = {
     "400": "A cursor this server did not issue for this query.",
+    "401": "No API key, or not a valid one (`WWW-Authenticate: Bearer`).",
     "404": "No such resource.",
-    "422": "Invalid parameters: `errors` lists each one.",
-    "503": "The database is unavailable.",
+    "409": "A slug already taken, or facts that depend on the resource.",
+    "412": "`If-Match` is not the resource's current ETag: GET it again.",
+    "413": "The request body is too large.",
+    "415": "The body is not JSON (a PATCH takes application/merge-patch+json or json).",
+    "422": "Invalid input: `errors` lists each problem with its place.",
+    "428": "`If-Match` is missing: PATCH needs the resource's ETag.",
+    "503": "The database is unavailable; retry after `Retry-After` seconds.",
+}
+# The errors each kind of write can answer, besides 422 and 503.
+_WRITE_ERRORS = {
+    "post": ["401", "409", "413"],
+    "patch": ["401", "409", "412", "413", "415", "428"],
+    "delete": ["401"],
 }
 _CSV_OPERATIONS = {"list_observations", "list_indicator_observations"}
+_REFUSED_DELETES = {"delete_article", "delete_indicator"}
 
 
 def operation_id(route: APIRoute) -> str:
@@ -62,12 +75,20 @@ def build(app: FastAPI) -> dict[str, Any]:
 
 def _document(path: str, method: str, operation: dict[str, Any]) -> None:
     responses = operation.setdefault("responses", {})
-    wanted = ["422", "503"]
+    wanted = list(_WRITE_ERRORS.get(method, []))
+    if path.startswith("/v1/") or path == "/readyz":
+        wanted.append("503")
+    if operation.get("parameters") or operation.get("requestBody"):
+        wanted.append("422")
     if "{" in path:
         wanted.append("404")
     if any(p.get("name") == "cursor" for p in operation.get("parameters", [])):
         wanted.append("400")
-    for status in sorted(wanted):
+    if operation["operationId"] in _REFUSED_DELETES:
+        wanted.append("409")
+    if operation["operationId"] == "create_import":
+        wanted.remove("409")
+    for status in sorted(set(wanted)):
         responses[status] = {
             "description": _ERRORS[status],
             "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}},
@@ -79,16 +100,19 @@ def _document(path: str, method: str, operation: dict[str, Any]) -> None:
     if method == "get" and path.startswith("/v1/"):
         ok = responses["200"]
         ok["headers"] = {
-            "ETag": {"description": "Strong validator of the body.", "schema": {"type": "string"}},
-            "Cache-Control": {"schema": {"type": "string"}},
+            "ETag": {
+                "description": "Strong validator of the body: send it in `If-None-Match` and "
+                "get `304 Not Modified`, with no body, while it is current.",
+                "schema": {"type": "string"},
+            },
+            "Cache-Control": {"schema": {"type": "string"}, "example": "public, max-age=60"},
         }
-        if "next_cursor" in str(ok):
+        if "Page" in str(ok["content"]["application/json"]["schema"]):
             ok["headers"]["Link"] = {
                 "description": 'The next page: `<url>; rel="next"`, while there is one.',
                 "schema": {"type": "string"},
             }
-        responses["304"] = {"description": "Not modified: `If-None-Match` holds the current ETag."}
-    if operation.get("operationId") in _CSV_OPERATIONS:
+    if operation["operationId"] in _CSV_OPERATIONS:
         responses["200"]["content"]["text/csv"] = {
             "schema": {"type": "string"},
             "example": "id,indicator,period,kind,value,comparator,unit,value_text,article,quote,"

@@ -2,6 +2,7 @@
 
 import re
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -16,13 +17,60 @@ from pydantic import (
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 PERIOD_PATTERN = r"^\d{4}(?:-Q[1-4]|-(?:0[1-9]|1[0-2]))?$"
 
+SEED_ARTICLE = "china-ushers-in-era-of-technological-prowess-and-thriving-tech-deals"
+
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=80)]
 Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
-Kind = Literal["actual", "target", "plan", "forecast"]
-Comparator = Literal["eq", "approx", "gt", "gte", "lt", "lte"]
-Frequency = Literal["annual", "quarterly", "monthly"]
-Better = Literal["higher", "lower", "neutral"]
-Status = Literal["met", "missed", "pending"]
+
+
+# Named enums: each is one component of the OpenAPI document, so a generated SDK gets one
+# type for it rather than one per field that uses it.
+class Kind(StrEnum):
+    """What an observation is: an outcome, or a goal set in advance."""
+
+    actual = "actual"
+    target = "target"
+    plan = "plan"
+    forecast = "forecast"
+
+
+class Comparator(StrEnum):
+    """How the value is stated: "about 5" is approx, "over 66 million" is gt."""
+
+    eq = "eq"
+    approx = "approx"
+    gt = "gt"
+    gte = "gte"
+    lt = "lt"
+    lte = "lte"
+
+
+class Frequency(StrEnum):
+    annual = "annual"
+    quarterly = "quarterly"
+    monthly = "monthly"
+
+
+class Better(StrEnum):
+    """Which way is good news for an indicator."""
+
+    higher = "higher"
+    lower = "lower"
+    neutral = "neutral"
+
+
+class Status(StrEnum):
+    """Whether a target was met by its outcome; pending without one."""
+
+    met = "met"
+    missed = "missed"
+    pending = "pending"
+
+
+class ResultType(StrEnum):
+    article = "article"
+    sector = "sector"
+    indicator = "indicator"
 
 
 class Out(BaseModel):
@@ -52,7 +100,7 @@ class Problem(Out):
     type: str = Field(default="about:blank", examples=["about:blank"])
     title: str = Field(examples=["Not Found"])
     status: int = Field(examples=[404])
-    detail: str = Field(examples=["No indicator with slug 'chn-gdp-growth'."])
+    detail: str = Field(examples=["No indicator with slug 'chn-gdp'."])
     errors: list[ProblemError] | None = Field(
         default=None, description="For invalid input: one entry per problem found."
     )
@@ -72,7 +120,7 @@ class SourceIn(In):
 
 
 class Evidence(Out):
-    article: str = Field(description="Slug of the article.", examples=["china-tech-prowess-2024"])
+    article: str = Field(description="Slug of the article.", examples=[SEED_ARTICLE])
     quote: str = Field(description="The sentence that states the figure: body[start:end].")
     start: int = Field(description="Offset of the quote in the article body, in characters.")
     end: int = Field(description="Offset just past the quote in the article body.")
@@ -104,12 +152,12 @@ class Observation(Out):
                     "unit": "percent",
                     "value_text": "about a 5 percent",
                     "evidence": {
-                        "article": "china-ushers-in-era-of-technological-prowess",
+                        "article": SEED_ARTICLE,
                         "quote": "In a bid to champion high-quality development, China also "
                         "unabashedly aspires to target about a 5 percent economic growth for "
                         "the ensuing year, 2024.",
-                        "start": 2846,
-                        "end": 2987,
+                        "start": 2342,
+                        "end": 2491,
                     },
                     "created_at": "2026-11-28T12:00:00+00:00",
                     "updated_at": "2026-11-28T12:00:00+00:00",
@@ -258,7 +306,7 @@ class SectorCreate(In):
 class Article(Out):
     """A news article or report that facts are taken from."""
 
-    slug: str = Field(examples=["china-ushers-in-era-of-technological-prowess"])
+    slug: str = Field(examples=[SEED_ARTICLE])
     title: str
     subtitle: str | None
     author: str | None
@@ -292,9 +340,9 @@ class ArticleCreate(In):
     section: str | None = Field(default=None, max_length=200)
     dateline: str | None = Field(default=None, max_length=200)
     published_at: datetime
-    language: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z]{2,3}(?:-[a-zA-Z0-9]{1,8})*$")] = (
-        "en"
-    )
+    language: Annotated[
+        str, StringConstraints(pattern=r"^[a-zA-Z]{2,3}(?:-[a-zA-Z0-9]{1,8})*$")
+    ] = "en"
     source: SourceIn = Field(default_factory=SourceIn)
     summary: str | None = Field(default=None, max_length=5000)
     body: str = Field(min_length=1, max_length=1_000_000)
@@ -326,7 +374,7 @@ class TargetPage(Out):
 
 
 class SearchResult(Out):
-    type: Literal["article", "sector", "indicator"]
+    type: ResultType
     slug: str
     title: str = Field(description="The article's title, or the sector's or indicator's name.")
     snippet: str = Field(description="Plain text around the first matching word.")
@@ -388,3 +436,60 @@ def _month_end(year: int, month: int) -> date:
     if month == 12:
         return date(year, 12, 31)
     return date.fromordinal(date(year, month + 1, 1).toordinal() - 1)
+
+
+# --- updates (JSON merge patches; a slug never changes) ------------------------------------
+
+
+class ArticleUpdate(In):
+    """A JSON merge patch of an article: fields to change; `null` clears an optional one."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    subtitle: str | None = Field(default=None, max_length=1000)
+    author: str | None = Field(default=None, max_length=200)
+    section: str | None = Field(default=None, max_length=200)
+    dateline: str | None = Field(default=None, max_length=200)
+    published_at: datetime | None = None
+    language: str | None = Field(default=None, max_length=35)
+    source: SourceIn | None = None
+    summary: str | None = Field(default=None, max_length=5000)
+    body: str | None = Field(default=None, min_length=1, max_length=1_000_000)
+    sectors: list[Slug] | None = Field(default=None, max_length=100)
+
+
+class SectorUpdate(In):
+    """A JSON merge patch of a sector."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+
+
+class IndicatorUpdate(In):
+    """A JSON merge patch of an indicator."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    unit: str | None = Field(default=None, max_length=40)
+    geography: str | None = Field(default=None, max_length=3)
+    frequency: Frequency | None = None
+    better: Better | None = None
+    sectors: list[Slug] | None = Field(default=None, max_length=100)
+
+
+class EvidenceUpdate(In):
+    article: Slug | None = None
+    quote: str | None = Field(default=None, min_length=1, max_length=5000)
+    start: int | None = Field(default=None, ge=0)
+    end: int | None = Field(default=None, ge=1)
+
+
+class ObservationUpdate(In):
+    """A JSON merge patch of an observation; a new quote without offsets is found again."""
+
+    period: Period | None = None
+    kind: Kind | None = None
+    value: float | None = Field(default=None, allow_inf_nan=False)
+    comparator: Comparator | None = None
+    unit: str | None = Field(default=None, max_length=40)
+    value_text: str | None = Field(default=None, min_length=1, max_length=500)
+    evidence: EvidenceUpdate | None = None

@@ -8,6 +8,11 @@ OPERATIONS = {
     "list_articles", "get_article", "list_sectors", "get_sector", "list_indicators",
     "get_indicator", "list_indicator_observations", "list_observations", "get_observation",
     "list_targets", "search", "get_health", "get_readiness",
+    "create_article", "update_article", "delete_article",
+    "create_sector", "update_sector", "delete_sector",
+    "create_indicator", "update_indicator", "delete_indicator",
+    "create_indicator_observation", "update_observation", "delete_observation",
+    "create_import",
 }
 
 
@@ -38,22 +43,53 @@ def test_errors_are_documented_as_problem_json(client: TestClient) -> None:
     assert {"type", "title", "status", "detail", "errors"} <= set(problem["properties"])
     for path, method, operation in operations(document):
         responses = operation["responses"]
-        for status in ("422", "503") + (("404",) if "{" in path else ()):
-            content = responses[status]["content"]
-            assert list(content) == ["application/problem+json"], (path, method, status)
-        ok = responses["200"]["content"]["application/json"]["schema"]
-        assert "$ref" in ok, (path, method)
+        expected = {"503"} if path.startswith("/v1/") else set()
+        if operation.get("parameters") or operation.get("requestBody"):
+            expected.add("422")
+        if "{" in path:
+            expected.add("404")
+        if method != "get":
+            expected.add("401")
+        assert expected <= set(responses), (path, method)
+        for status, response in responses.items():
+            if status >= "400":
+                content = response["content"]
+                assert list(content) == ["application/problem+json"], (path, method, status)
+        success = next(r for s, r in responses.items() if s.startswith("2"))
+        if method != "delete":
+            assert "$ref" in success["content"]["application/json"]["schema"], (path, method)
 
 
-def test_reads_document_etag_304_and_csv(client: TestClient) -> None:
+def test_reads_document_etag_and_csv(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
-    for path, _, operation in operations(document):
-        if path.startswith("/v1/"):
-            assert "304" in operation["responses"]
-            assert "ETag" in operation["responses"]["200"]["headers"]
+    for path, method, operation in operations(document):
+        if path.startswith("/v1/") and method == "get":
+            assert "If-None-Match" in operation["responses"]["200"]["headers"]["ETag"][
+                "description"
+            ]
+            assert operation["security"] == []
     for path in ("/v1/observations", "/v1/indicators/{slug}/observations"):
         content = document["paths"][path]["get"]["responses"]["200"]["content"]
         assert "text/csv" in content
+
+
+def test_writes_need_the_bearer_key(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["ApiKey"] == {
+        "type": "http", "scheme": "bearer", "description": schemes["ApiKey"]["description"],
+    }
+    for path, method, operation in operations(document):
+        if method != "get":
+            assert operation["security"] == [{"ApiKey": []}], (path, method)
+
+
+def test_patches_take_merge_patch_json(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    for path, method, operation in operations(document):
+        if method == "patch":
+            content = operation["requestBody"]["content"]
+            assert {"application/merge-patch+json", "application/json"} <= set(content)
 
 
 def test_the_observation_example_is_a_real_seed_observation(client: TestClient) -> None:

@@ -3,13 +3,16 @@
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import Row, func, select
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import Row, delete, func, select
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
+from app.auth import WriteKey
 from app.db import SessionDep
 from app.errors import NotFound
+from app.importer import bump_version
 from app.models import Article, Observation, article_sectors
 from app.pagination import (
     CursorParam,
@@ -25,7 +28,20 @@ from app.pagination import (
 )
 from app.queries import in_sector, iso, sector_slugs
 from app.responses import json_response
-from app.schemas import ArticleDetail, ArticlePage
+from app.schemas import ArticleCreate, ArticleDetail, ArticlePage, ArticleUpdate
+from app.writes import (
+    Conflict,
+    apply_patch,
+    check_if_match,
+    created,
+    load_one,
+    lock,
+    merge_patch_body,
+    no_content,
+    patch_media_type,
+    refuse_if_cited,
+    updated,
+)
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
@@ -35,6 +51,21 @@ SORTS = {
     "slug": SortKey(Article.slug, "str"),
 }
 DEFAULT_SORT = "-published_at"
+# The fields of the GET answer that a client writes (the rest are derived).
+WRITABLE = (
+    "slug",
+    "title",
+    "subtitle",
+    "author",
+    "section",
+    "dateline",
+    "published_at",
+    "language",
+    "source",
+    "summary",
+    "body",
+    "sectors",
+)
 
 SlugPath = Annotated[str, Path(max_length=200, description="The article's slug.")]
 Instant = Annotated[
@@ -151,13 +182,84 @@ def list_articles(
     return page_response(request, page, [_article_dict(r, slugs[r.id]) for r in page.rows])
 
 
-@router.get("/{slug}", name="get_article", response_model=ArticleDetail)
-def get_article(request: Request, session: SessionDep, slug: SlugPath) -> Response:
-    """One article with its full body, which evidence offsets point into."""
+def article_detail(session: Session, slug: str) -> dict[str, Any] | None:
+    """The article as ``GET /v1/articles/{slug}`` shows it."""
     row = session.execute(
         select(*_columns(), Article.body).where(Article.slug == slug)
     ).one_or_none()
     if row is None:
-        raise NotFound(f"No article with slug {slug!r}.")
+        return None
     slugs = sector_slugs(session, article_sectors, article_sectors.c.article_id, [row.id])
-    return json_response(request, {**_article_dict(row, slugs[row.id]), "body": row.body})
+    return {**_article_dict(row, slugs[row.id]), "body": row.body}
+
+
+def _found(session: Session, slug: str) -> dict[str, Any]:
+    detail = article_detail(session, slug)
+    if detail is None:
+        raise NotFound(f"No article with slug {slug!r}.")
+    return detail
+
+
+@router.get("/{slug}", name="get_article", response_model=ArticleDetail)
+def get_article(request: Request, session: SessionDep, slug: SlugPath) -> Response:
+    """One article with its full body, which evidence offsets point into."""
+    return json_response(request, _found(session, slug))
+
+
+@router.post(
+    "",
+    name="create_article",
+    status_code=201,
+    response_model=ArticleDetail,
+    dependencies=[WriteKey],
+)
+def create_article(request: Request, session: SessionDep, article: ArticleCreate) -> Response:
+    """Add an article; its sectors must exist. A slug already taken is a 409."""
+    if lock(session, Article, slug=article.slug) is not None:
+        raise Conflict(f"The slug {article.slug!r} is taken: PATCH that article instead.")
+    load_one(session, "articles", article)
+    return created(request, f"/v1/articles/{article.slug}", _found(session, article.slug))
+
+
+@router.patch(
+    "/{slug}",
+    name="update_article",
+    response_model=ArticleDetail,
+    dependencies=[WriteKey, Depends(patch_media_type)],
+    openapi_extra=merge_patch_body("ArticleUpdate"),
+)
+def update_article(
+    request: Request, session: SessionDep, slug: SlugPath, patch: ArticleUpdate
+) -> Response:
+    """Change an article with a JSON merge patch; needs `If-Match` with its current ETag."""
+    if lock(session, Article, slug=slug) is None:
+        raise NotFound(f"No article with slug {slug!r}.")
+    current = _found(session, slug)
+    check_if_match(request, current)
+    writable = {k: current[k] for k in WRITABLE}
+    load_one(session, "articles", apply_patch(writable, patch, ArticleCreate))
+    return updated(_found(session, slug))
+
+
+@router.delete(
+    "/{slug}",
+    name="delete_article",
+    status_code=204,
+    dependencies=[WriteKey],
+)
+def delete_article(
+    session: SessionDep,
+    slug: SlugPath,
+    cascade: Annotated[
+        bool, Query(description="Also delete the observations that cite the article.")
+    ] = False,
+) -> Response:
+    """Delete an article; refused (409) while observations cite it, unless `cascade=true`."""
+    article_id = lock(session, Article, slug=slug)
+    if article_id is None:
+        raise NotFound(f"No article with slug {slug!r}.")
+    if not cascade:
+        refuse_if_cited(session, Observation.article_id == article_id, f"article {slug!r}")
+    session.execute(delete(Article).where(Article.id == article_id))
+    bump_version(session)
+    return no_content()

@@ -2,14 +2,16 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import Row, select
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import Row, delete, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
+from app.auth import WriteKey
 from app.db import SessionDep
 from app.errors import NotFound
+from app.importer import bump_version
 from app.models import Indicator, Observation, indicator_sectors
 from app.pagination import (
     CursorParam,
@@ -36,11 +38,34 @@ from app.routers.observations import (
     PeriodFrom,
     PeriodTo,
     SortParam,
+    existing_observation,
+    observation_detail,
     observation_list,
     wants_csv,
 )
 from app.schemas import Indicator as IndicatorOut
-from app.schemas import IndicatorPage, ObservationPage
+from app.schemas import (
+    IndicatorCreate,
+    IndicatorPage,
+    IndicatorUpdate,
+    ObservationCreate,
+    ObservationImport,
+    ObservationPage,
+)
+from app.schemas import Observation as ObservationOut
+from app.writes import (
+    Conflict,
+    apply_patch,
+    check_if_match,
+    created,
+    load_one,
+    lock,
+    merge_patch_body,
+    no_content,
+    patch_media_type,
+    refuse_if_cited,
+    updated,
+)
 
 router = APIRouter(prefix="/v1/indicators", tags=["indicators"])
 
@@ -49,6 +74,7 @@ SORTS = {
     "name": SortKey(Indicator.name, "str"),
 }
 DEFAULT_SORT = "slug"
+WRITABLE = ("slug", "name", "description", "unit", "geography", "frequency", "better", "sectors")
 
 SlugPath = Annotated[str, Path(max_length=200, description="The indicator's slug.")]
 COLUMNS = (
@@ -137,13 +163,110 @@ def _indicator_id(session: Session, slug: str) -> int:
     return found
 
 
+def indicator_detail(session: Session, slug: str) -> dict[str, Any] | None:
+    """The indicator as ``GET /v1/indicators/{slug}`` shows it."""
+    row = session.execute(select(*COLUMNS).where(Indicator.slug == slug)).one_or_none()
+    return None if row is None else _indicator_dicts(session, [row])[0]
+
+
+def _found(session: Session, slug: str) -> dict[str, Any]:
+    detail = indicator_detail(session, slug)
+    if detail is None:
+        raise NotFound(f"No indicator with slug {slug!r}.")
+    return detail
+
+
 @router.get("/{slug}", name="get_indicator", response_model=IndicatorOut)
 def get_indicator(request: Request, session: SessionDep, slug: SlugPath) -> Response:
     """One indicator with its latest actual and latest target or plan."""
-    row = session.execute(select(*COLUMNS).where(Indicator.slug == slug)).one_or_none()
-    if row is None:
+    return json_response(request, _found(session, slug))
+
+
+@router.post(
+    "",
+    name="create_indicator",
+    status_code=201,
+    response_model=IndicatorOut,
+    dependencies=[WriteKey],
+)
+def create_indicator(request: Request, session: SessionDep, indicator: IndicatorCreate) -> Response:
+    """Add an indicator; its sectors must exist. A slug already taken is a 409."""
+    if lock(session, Indicator, slug=indicator.slug) is not None:
+        raise Conflict(f"The slug {indicator.slug!r} is taken: PATCH that indicator instead.")
+    load_one(session, "indicators", indicator)
+    return created(request, f"/v1/indicators/{indicator.slug}", _found(session, indicator.slug))
+
+
+@router.patch(
+    "/{slug}",
+    name="update_indicator",
+    response_model=IndicatorOut,
+    dependencies=[WriteKey, Depends(patch_media_type)],
+    openapi_extra=merge_patch_body("IndicatorUpdate"),
+)
+def update_indicator(
+    request: Request, session: SessionDep, slug: SlugPath, patch: IndicatorUpdate
+) -> Response:
+    """Change an indicator with a JSON merge patch; needs `If-Match` with its current ETag."""
+    if lock(session, Indicator, slug=slug) is None:
         raise NotFound(f"No indicator with slug {slug!r}.")
-    return json_response(request, _indicator_dicts(session, [row])[0])
+    current = _found(session, slug)
+    check_if_match(request, current)
+    writable = {k: current[k] for k in WRITABLE}
+    load_one(session, "indicators", apply_patch(writable, patch, IndicatorCreate))
+    return updated(_found(session, slug))
+
+
+@router.delete(
+    "/{slug}",
+    name="delete_indicator",
+    status_code=204,
+    dependencies=[WriteKey],
+)
+def delete_indicator(
+    session: SessionDep,
+    slug: SlugPath,
+    cascade: Annotated[
+        bool, Query(description="Also delete the indicator's observations.")
+    ] = False,
+) -> Response:
+    """Delete an indicator; refused (409) while it has observations, unless `cascade=true`."""
+    indicator_id = lock(session, Indicator, slug=slug)
+    if indicator_id is None:
+        raise NotFound(f"No indicator with slug {slug!r}.")
+    if not cascade:
+        refuse_if_cited(session, Observation.indicator_id == indicator_id, f"indicator {slug!r}")
+    session.execute(delete(Indicator).where(Indicator.id == indicator_id))
+    bump_version(session)
+    return no_content()
+
+
+@router.post(
+    "/{slug}/observations",
+    name="create_indicator_observation",
+    status_code=201,
+    response_model=ObservationOut,
+    dependencies=[WriteKey],
+)
+def create_indicator_observation(
+    request: Request, session: SessionDep, slug: SlugPath, observation: ObservationCreate
+) -> Response:
+    """Add an observation; its evidence may be a quote alone, found in the article body.
+
+    The same indicator, period, kind and article already observed is a 409.
+    """
+    indicator_id = _indicator_id(session, slug)
+    item = ObservationImport.model_validate({**observation.model_dump(), "indicator": slug})
+    if existing_observation(session, indicator_id, item) is not None:
+        raise Conflict(
+            f"{slug} already has a {item.kind} for {item.period} from that article: PATCH it."
+        )
+    load_one(session, "observations", item)
+    new_id = existing_observation(session, indicator_id, item)
+    assert new_id is not None
+    detail = observation_detail(session, new_id)
+    assert detail is not None
+    return created(request, f"/v1/observations/{new_id}", detail)
 
 
 @router.get(

@@ -5,14 +5,16 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import ColumnElement, Select
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import ColumnElement, Select, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 
+from app.auth import WriteKey
 from app.db import SessionDep
-from app.errors import NotFound
-from app.models import Article, Indicator, Observation
+from app.errors import Invalid, NotFound
+from app.importer import bump_version, find_quote
+from app.models import Article, Indicator, Observation, utcnow
 from app.pagination import (
     CursorParam,
     Limit,
@@ -32,8 +34,26 @@ from app.queries import (
     observation_select,
 )
 from app.responses import etag_for, json_response, streaming_csv
-from app.schemas import Kind, ObservationPage, Period
+from app.schemas import (
+    Kind,
+    ObservationCreate,
+    ObservationImport,
+    ObservationPage,
+    ObservationUpdate,
+    Period,
+    period_bounds,
+)
 from app.schemas import Observation as ObservationOut
+from app.writes import (
+    Conflict,
+    apply_patch,
+    check_if_match,
+    lock,
+    merge_patch_body,
+    no_content,
+    patch_media_type,
+    updated,
+)
 
 router = APIRouter(prefix="/v1/observations", tags=["observations"])
 
@@ -57,6 +77,7 @@ CSV_COLUMNS = (
     "end",
 )
 CSV_BATCH = 1000
+WRITABLE = ("period", "kind", "value", "comparator", "unit", "value_text", "evidence")
 
 Kinds = Annotated[list[Kind] | None, Query(description="Keep these kinds; repeat for several.")]
 PeriodFrom = Annotated[
@@ -227,14 +248,124 @@ def list_observations(
     )
 
 
+def observation_detail(session: Session, observation_id: int) -> dict[str, Any] | None:
+    """The observation as ``GET /v1/observations/{id}`` shows it."""
+    row = session.execute(
+        observation_select().where(Observation.id == observation_id)
+    ).one_or_none()
+    return None if row is None else observation_dict(row)
+
+
+def existing_observation(
+    session: Session, indicator_id: int, item: ObservationImport
+) -> int | None:
+    """The id of the observation with the identity of ``item``, if there is one."""
+    found: int | None = session.scalar(
+        select(Observation.id)
+        .join(Article, Article.id == Observation.article_id)
+        .where(
+            Observation.indicator_id == indicator_id,
+            Observation.period == item.period,
+            Observation.kind == item.kind,
+            Article.slug == item.evidence.article,
+        )
+    )
+    return found
+
+
+IdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="The observation's id.")]
+
+
+def _found(session: Session, observation_id: int) -> dict[str, Any]:
+    detail = observation_detail(session, observation_id)
+    if detail is None:
+        raise NotFound(f"No observation with id {observation_id}.")
+    return detail
+
+
 @router.get("/{id}", name="get_observation", response_model=ObservationOut)
-def get_observation(
-    request: Request,
-    session: SessionDep,
-    id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The observation's id.")],
-) -> Response:
+def get_observation(request: Request, session: SessionDep, id: IdPath) -> Response:
     """One observation with its evidence."""
-    row = session.execute(observation_select().where(Observation.id == id)).one_or_none()
-    if row is None:
+    return json_response(request, _found(session, id))
+
+
+@router.patch(
+    "/{id}",
+    name="update_observation",
+    response_model=ObservationOut,
+    dependencies=[WriteKey, Depends(patch_media_type)],
+    openapi_extra=merge_patch_body("ObservationUpdate"),
+)
+def update_observation(
+    request: Request, session: SessionDep, id: IdPath, patch: ObservationUpdate
+) -> Response:
+    """Correct an observation with a JSON merge patch; needs `If-Match` with its ETag.
+
+    A new `evidence.quote` without offsets is found again in the article body.
+    """
+    if lock(session, Observation, id=id) is None:
         raise NotFound(f"No observation with id {id}.")
-    return json_response(request, observation_dict(row))
+    current = _found(session, id)
+    check_if_match(request, current)
+    writable = {k: current[k] for k in WRITABLE}
+    evidence = patch.evidence
+    if evidence is not None and evidence.quote is not None and evidence.start is None:
+        writable["evidence"] = {"article": current["evidence"]["article"]}
+    item: ObservationCreate = apply_patch(writable, patch, ObservationCreate)
+    full = ObservationImport.model_validate(
+        {**item.model_dump(), "indicator": current["indicator"]}
+    )
+    row = session.get_one(Observation, id)
+    other = existing_observation(session, row.indicator_id, full)
+    if other is not None and other != id:
+        raise Conflict(f"Observation {other} already has that indicator, period, kind and article.")
+    article = session.execute(
+        select(Article.id, Article.body).where(Article.slug == item.evidence.article)
+    ).one_or_none()
+    if article is None:
+        raise invalid(["body", "evidence", "article"], f"no article {item.evidence.article!r}")
+    span = find_quote(article.body, item.evidence.quote, item.evidence.start, item.evidence.end)
+    if isinstance(span, str):
+        raise invalid(["body", "evidence", "quote"], span)
+    first, last = period_bounds(item.period)
+    values = {
+        "period": item.period,
+        "period_start": first,
+        "period_end": last,
+        "kind": item.kind,
+        "value": item.value,
+        "comparator": item.comparator,
+        "unit": item.unit,
+        "value_text": item.value_text,
+        "article_id": article.id,
+        "quote_start": span[0],
+        "quote_end": span[1],
+    }
+    if any(getattr(row, name) != value for name, value in values.items()):
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.updated_at = utcnow()
+        session.flush()
+        bump_version(session)
+    return updated(_found(session, id))
+
+
+@router.delete(
+    "/{id}",
+    name="delete_observation",
+    status_code=204,
+    dependencies=[WriteKey],
+)
+def delete_observation(session: SessionDep, id: IdPath) -> Response:
+    """Delete an observation."""
+    if lock(session, Observation, id=id) is None:
+        raise NotFound(f"No observation with id {id}.")
+    session.execute(delete(Observation).where(Observation.id == id))
+    bump_version(session)
+    return no_content()
+
+
+def invalid(loc: list[str | int], msg: str) -> Invalid:
+    return Invalid(
+        "The request body is not valid.", errors=[{"loc": loc, "msg": msg, "type": "evidence"}]
+    )

@@ -2,13 +2,16 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import Row, func, select
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import Row, delete, func, select
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
+from app.auth import WriteKey
 from app.db import SessionDep
 from app.errors import NotFound
+from app.importer import bump_version
 from app.models import Article, Indicator, Sector, article_sectors, indicator_sectors
 from app.pagination import (
     CursorParam,
@@ -24,7 +27,19 @@ from app.pagination import (
 )
 from app.queries import iso
 from app.responses import json_response
-from app.schemas import SectorDetail, SectorPage
+from app.schemas import SectorCreate, SectorDetail, SectorPage, SectorUpdate
+from app.writes import (
+    Conflict,
+    apply_patch,
+    check_if_match,
+    created,
+    load_one,
+    lock,
+    merge_patch_body,
+    no_content,
+    patch_media_type,
+    updated,
+)
 
 router = APIRouter(prefix="/v1/sectors", tags=["sectors"])
 
@@ -100,16 +115,11 @@ def list_sectors(
     return page_response(request, page, [_sector_dict(row) for row in page.rows])
 
 
-@router.get("/{slug}", name="get_sector", response_model=SectorDetail)
-def get_sector(
-    request: Request,
-    session: SessionDep,
-    slug: Annotated[str, Path(max_length=200, description="The sector's slug.")],
-) -> Response:
-    """One sector with the indicators and articles that concern it."""
+def sector_detail(session: Session, slug: str) -> dict[str, Any] | None:
+    """The sector as ``GET /v1/sectors/{slug}`` shows it."""
     row = session.execute(select(*_columns()).where(Sector.slug == slug)).one_or_none()
     if row is None:
-        raise NotFound(f"No sector with slug {slug!r}.")
+        return None
     indicators = session.execute(
         select(Indicator.slug, Indicator.name, Indicator.unit)
         .join(indicator_sectors, indicator_sectors.c.indicator_id == Indicator.id)
@@ -122,14 +132,78 @@ def get_sector(
         .where(article_sectors.c.sector_id == row.id)
         .order_by(Article.published_at.desc(), Article.id.desc())
     )
-    return json_response(
-        request,
-        {
-            **_sector_dict(row),
-            "indicators": [{"slug": i.slug, "name": i.name, "unit": i.unit} for i in indicators],
-            "articles": [
-                {"slug": a.slug, "title": a.title, "published_at": iso(a.published_at)}
-                for a in articles
-            ],
-        },
-    )
+    return {
+        **_sector_dict(row),
+        "indicators": [{"slug": i.slug, "name": i.name, "unit": i.unit} for i in indicators],
+        "articles": [
+            {"slug": a.slug, "title": a.title, "published_at": iso(a.published_at)}
+            for a in articles
+        ],
+    }
+
+
+def _found(session: Session, slug: str) -> dict[str, Any]:
+    detail = sector_detail(session, slug)
+    if detail is None:
+        raise NotFound(f"No sector with slug {slug!r}.")
+    return detail
+
+
+SlugPath = Annotated[str, Path(max_length=200, description="The sector's slug.")]
+
+
+@router.get("/{slug}", name="get_sector", response_model=SectorDetail)
+def get_sector(request: Request, session: SessionDep, slug: SlugPath) -> Response:
+    """One sector with the indicators and articles that concern it."""
+    return json_response(request, _found(session, slug))
+
+
+@router.post(
+    "",
+    name="create_sector",
+    status_code=201,
+    response_model=SectorDetail,
+    dependencies=[WriteKey],
+)
+def create_sector(request: Request, session: SessionDep, sector: SectorCreate) -> Response:
+    """Add a sector. A slug already taken is a 409."""
+    if lock(session, Sector, slug=sector.slug) is not None:
+        raise Conflict(f"The slug {sector.slug!r} is taken: PATCH that sector instead.")
+    load_one(session, "sectors", sector)
+    return created(request, f"/v1/sectors/{sector.slug}", _found(session, sector.slug))
+
+
+@router.patch(
+    "/{slug}",
+    name="update_sector",
+    response_model=SectorDetail,
+    dependencies=[WriteKey, Depends(patch_media_type)],
+    openapi_extra=merge_patch_body("SectorUpdate"),
+)
+def update_sector(
+    request: Request, session: SessionDep, slug: SlugPath, patch: SectorUpdate
+) -> Response:
+    """Change a sector with a JSON merge patch; needs `If-Match` with its current ETag."""
+    if lock(session, Sector, slug=slug) is None:
+        raise NotFound(f"No sector with slug {slug!r}.")
+    current = _found(session, slug)
+    check_if_match(request, current)
+    writable = {k: current[k] for k in ("slug", "name", "description")}
+    load_one(session, "sectors", apply_patch(writable, patch, SectorCreate))
+    return updated(_found(session, slug))
+
+
+@router.delete(
+    "/{slug}",
+    name="delete_sector",
+    status_code=204,
+    dependencies=[WriteKey],
+)
+def delete_sector(session: SessionDep, slug: SlugPath) -> Response:
+    """Delete a sector; articles and indicators simply stop naming it."""
+    sector_id = lock(session, Sector, slug=slug)
+    if sector_id is None:
+        raise NotFound(f"No sector with slug {slug!r}.")
+    session.execute(delete(Sector).where(Sector.id == sector_id))
+    bump_version(session)
+    return no_content()

@@ -1,0 +1,152 @@
+"""What every write shares: JSON merge patches, If-Match preconditions, and loading one item
+through the importer, so that a POST, a PATCH and an import check a resource the same way."""
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from app.errors import AppError, Invalid, validation_errors
+from app.importer import load_bundle
+from app.models import Observation
+from app.responses import etag_for
+from app.schemas import Bundle
+
+
+class PreconditionRequired(AppError):
+    status = 428
+
+
+class PreconditionFailed(AppError):
+    status = 412
+
+
+class Conflict(AppError):
+    status = 409
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+
+
+PATCH_TYPES = ("application/merge-patch+json", "application/json")
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: objects merge key by key, ``null`` removes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def patch_media_type(request: Request) -> None:
+    """A PATCH body is a JSON merge patch: application/merge-patch+json or application/json."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in PATCH_TYPES:
+        raise UnsupportedMediaType(
+            "Send the patch as application/merge-patch+json (or application/json)."
+        )
+
+
+def apply_patch(current: dict[str, Any], update: BaseModel, create: type[BaseModel]) -> Any:
+    """``current`` (a create-shaped dict) with the merge patch ``update``, validated."""
+    patch = update.model_dump(mode="json", exclude_unset=True)
+    return validate(create, merge_patch(current, patch))
+
+
+def check_if_match(request: Request, current: dict[str, Any]) -> None:
+    """The client's ``If-Match`` must be the resource's current strong ETag."""
+    header = request.headers.get("if-match")
+    if header is None:
+        raise PreconditionRequired(
+            "PATCH needs If-Match with the resource's ETag: GET it first, then send its tag."
+        )
+    etag = etag_for(orjson.dumps(current))
+    tags = [tag.strip() for tag in header.split(",")]
+    if "*" not in tags and etag not in tags:  # strong comparison: W/ tags never match
+        raise PreconditionFailed(
+            "The resource has changed since that ETag: GET it again and reapply the change."
+        )
+
+
+def validate(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    """``data`` as ``model``, with errors located in the request body."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ["body", *e["loc"]]} for e in validation_errors(exc.errors())]
+        raise Invalid("The request body is not valid.", errors=errors) from exc
+
+
+def load_one(session: Session, kind: str, item: BaseModel) -> None:
+    """Load one resource through the importer; its errors point into the request body."""
+    try:
+        load_bundle(session, Bundle.model_validate({kind: [item]}))
+    except Invalid as exc:
+        errors = [{**e, "loc": ["body", *e["loc"][2:]]} for e in exc.errors or []]
+        raise Invalid("The request body is not valid.", errors=errors) from exc
+
+
+def lock(session: Session, model: Any, **identity: Any) -> int | None:
+    """The id of the row, locked until the transaction ends (SQLite: the write lock is held
+    from BEGIN IMMEDIATE already), so that a precondition check and its update are one step."""
+    statement = select(model.id).filter_by(**identity)
+    if session.get_bind().dialect.name != "sqlite":
+        statement = statement.with_for_update()
+    found: int | None = session.scalar(statement)
+    return found
+
+
+def created(request: Request, location: str, body: dict[str, Any]) -> Response:
+    """201 with ``Location`` and the resource as a GET would give it, ETag included."""
+    content = orjson.dumps(body)
+    return Response(
+        content,
+        status_code=201,
+        media_type="application/json",
+        headers={"Location": location, "ETag": etag_for(content)},
+    )
+
+
+def updated(body: dict[str, Any]) -> Response:
+    content = orjson.dumps(body)
+    return Response(content, media_type="application/json", headers={"ETag": etag_for(content)})
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+def refuse_if_cited(session: Session, condition: Any, what: str) -> None:
+    """A 409 that names the observations depending on ``what``, if there are any."""
+    ids = list(session.scalars(select(Observation.id).where(condition).order_by(Observation.id)))
+    if ids:
+        shown = ", ".join(str(i) for i in ids[:20]) + (", ..." if len(ids) > 20 else "")
+        raise Conflict(
+            f"{len(ids)} observation(s) depend on {what} (ids {shown}); delete them first, "
+            "or send cascade=true to delete them with it."
+        )
+
+
+def merge_patch_body(schema: str) -> dict[str, Any]:
+    """The OpenAPI request body of a PATCH: a merge patch shaped as ``schema``."""
+    reference = {"$ref": f"#/components/schemas/{schema}"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/merge-patch+json": {"schema": reference},
+                "application/json": {"schema": reference},
+            },
+        }
+    }
