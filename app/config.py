@@ -1,7 +1,10 @@
 """Settings, read from the environment (prefix ``POLICYFACTS_``) or a ``.env`` file."""
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import json
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -21,3 +24,20 @@ class Settings(BaseSettings):
         description="Key that signs pagination cursors; the same on every instance.",
     )
     db_pool_size: int = Field(default=5, ge=1, description="Connections per worker (PostgreSQL).")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=["*"],
+        description="Origins whose scripts may call the API (JSON list, or comma-separated). "
+        "Every origin by default: keys travel in a header, never in cookies.",
+    )
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="Largest request body accepted (413)."
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value

@@ -1,11 +1,13 @@
 """The application factory: settings, database, routers, error handlers and docs."""
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app import __version__, errors, openapi
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
+from app.limits import BodySizeLimit
 from app.migrate import head_revision
 from app.pagination import Cursors
 from app.routers import articles, health, imports, indicators, observations, sectors, targets
@@ -44,4 +46,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
+        expose_headers=["ETag", "Link", "Location", "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -1,62 +1,19 @@
 """The `policyfacts` command, run as a user runs it: in a subprocess, on a database of its own."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from app.migrate import head_revision
-
-POLICYFACTS = str(Path(sys.executable).with_name("policyfacts"))
-
-
-def run(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "POLICYFACTS_DATABASE_URL": url, **env}
-    return subprocess.run(
-        [POLICYFACTS, *args], env=environment, capture_output=True, text=True, timeout=120
-    )
+from tests.servers import run, serving
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serving(url: str, **env: str) -> Iterator[str]:
-    port = free_port()
-    environment = {**os.environ, "POLICYFACTS_DATABASE_URL": url, **env}
-    process = subprocess.Popen(
-        [POLICYFACTS, "serve", "--port", str(port)],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def test_serve_migrates_and_seeds_an_empty_database(new_database: Callable[[], str]) -> None:
-    with serving(new_database()) as base:
+def test_serve_migrates_and_seeds_an_empty_database(
+    new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    with serving(new_database(), tmp_path) as base:
         assert httpx.get(f"{base}/readyz").status_code == 200
         indicators = httpx.get(f"{base}/v1/indicators", params={"limit": 100}).json()
         assert indicators["total"] == 10
@@ -64,9 +21,11 @@ def test_serve_migrates_and_seeds_an_empty_database(new_database: Callable[[], s
 
 
 def test_serve_without_auto_migrate_leaves_the_database_alone(
-    new_database: Callable[[], str],
+    new_database: Callable[[], str], tmp_path: Path
 ) -> None:
-    with serving(new_database(), POLICYFACTS_AUTO_MIGRATE="false") as base:
+    with serving(
+        new_database(), tmp_path, wait_for="/healthz", POLICYFACTS_AUTO_MIGRATE="false"
+    ) as base:
         assert httpx.get(f"{base}/healthz").status_code == 200
         ready = httpx.get(f"{base}/readyz")
         assert ready.status_code == 503
@@ -112,7 +71,7 @@ def test_import_of_a_bad_bundle_lists_every_error_and_loads_nothing(
     assert result.returncode == 1
     assert "observations.0.indicator" in result.stderr
     assert "observations.0.evidence.article" in result.stderr
-    with serving(url) as base:
+    with serving(url, tmp_path) as base:
         assert httpx.get(f"{base}/v1/sectors/new-sector").status_code == 404
 
 

@@ -29,19 +29,31 @@ def auth(key: str) -> dict[str, str]:
 
 @pytest.fixture
 def stats(client: TestClient, auth: dict[str, str]) -> Iterator[dict]:
-    response = client.post("/v1/articles", headers=auth, json={
-        "slug": "stats-2024", "title": "2024 statistics", "published_at": "2025-02-28T10:00:00+08:00",
-        "body": BODY, "sectors": ["macroeconomy"],
-    })
+    response = client.post(
+        "/v1/articles",
+        headers=auth,
+        json={
+            "slug": "stats-2024",
+            "title": "2024 statistics",
+            "published_at": "2025-02-28T10:00:00+08:00",
+            "body": BODY,
+            "sectors": ["macroeconomy"],
+        },
+    )
     assert response.status_code == 201, response.text
     yield response.json()
 
 
 def snapshot(client: TestClient) -> list:
-    return [client.get(url).json() for url in (
-        "/v1/articles?limit=1000", "/v1/sectors?limit=1000", "/v1/indicators?limit=1000",
-        "/v1/observations?limit=1000",
-    )]
+    return [
+        client.get(url).json()
+        for url in (
+            "/v1/articles?limit=1000",
+            "/v1/sectors?limit=1000",
+            "/v1/indicators?limit=1000",
+            "/v1/observations?limit=1000",
+        )
+    ]
 
 
 # --- keys -----------------------------------------------------------------------------------
@@ -61,10 +73,14 @@ def test_writes_without_a_valid_key_are_401_and_change_nothing(
 
 
 def test_a_revoked_key_is_refused(client: TestClient, session: Session, auth: dict) -> None:
-    assert client.post("/v1/sectors", headers=auth, json={"slug": "a", "name": "A"}).status_code == 201
+    assert (
+        client.post("/v1/sectors", headers=auth, json={"slug": "a", "name": "A"}).status_code == 201
+    )
     revoke_key(session, name="curator")
     session.flush()
-    assert client.post("/v1/sectors", headers=auth, json={"slug": "b", "name": "B"}).status_code == 401
+    assert (
+        client.post("/v1/sectors", headers=auth, json={"slug": "b", "name": "B"}).status_code == 401
+    )
 
 
 def test_reads_need_no_key(client: TestClient) -> None:
@@ -103,8 +119,9 @@ def test_a_taken_slug_is_409(client: TestClient, auth: dict) -> None:
         ({"slug": "x" * 81, "name": "Ok"}, ["body", "slug"]),
     ],
 )
-def test_invalid_bodies_are_422_with_errors(client: TestClient, auth: dict, body: dict,
-                                            loc: list) -> None:
+def test_invalid_bodies_are_422_with_errors(
+    client: TestClient, auth: dict, body: dict, loc: list
+) -> None:
     response = client.post("/v1/sectors", headers=auth, json=body)
     assert response.status_code == 422
     assert loc in [e["loc"] for e in response.json()["errors"]]
@@ -112,27 +129,44 @@ def test_invalid_bodies_are_422_with_errors(client: TestClient, auth: dict, body
 
 
 def test_unknown_sectors_of_an_indicator_are_422(client: TestClient, auth: dict) -> None:
-    response = client.post("/v1/indicators", headers=auth, json={
-        "slug": "chn-cpi", "name": "CPI", "unit": "percent", "geography": "CHN",
-        "frequency": "monthly", "better": "neutral", "sectors": ["macroeconomy", "nope"],
-    })
+    response = client.post(
+        "/v1/indicators",
+        headers=auth,
+        json={
+            "slug": "chn-cpi",
+            "name": "CPI",
+            "unit": "percent",
+            "geography": "CHN",
+            "frequency": "monthly",
+            "better": "neutral",
+            "sectors": ["macroeconomy", "nope"],
+        },
+    )
     assert response.status_code == 422
     assert [e["loc"] for e in response.json()["errors"]] == [["body", "sectors", 1]]
     assert client.get("/v1/indicators/chn-cpi").status_code == 404
 
 
-def test_evidence_by_quote_is_found_in_the_body(client: TestClient, auth: dict, stats: dict
-                                                ) -> None:
+def test_evidence_by_quote_is_found_in_the_body(
+    client: TestClient, auth: dict, stats: dict
+) -> None:
     quote = "The surveyed urban unemployment rate averaged 5.1 percent."
-    response = client.post("/v1/indicators/chn-urban-unemployment-rate/observations",
-                           headers=auth, json={
-        "period": "2024", "kind": "actual", "value": 5.1, "comparator": "eq",
-        "unit": "percent", "value_text": "5.1 percent",
-        "evidence": {"article": "stats-2024", "quote": quote},
-    })
+    response = client.post(
+        "/v1/indicators/chn-urban-unemployment-rate/observations",
+        headers=auth,
+        json={
+            "period": "2024",
+            "kind": "actual",
+            "value": 5.1,
+            "comparator": "eq",
+            "unit": "percent",
+            "value_text": "5.1 percent",
+            "evidence": {"article": "stats-2024", "quote": quote},
+        },
+    )
     assert response.status_code == 201, response.text
     evidence = response.json()["evidence"]
-    assert BODY[evidence["start"]:evidence["end"]] == quote
+    assert BODY[evidence["start"] : evidence["end"]] == quote
     assert response.headers["location"] == f"/v1/observations/{response.json()['id']}"
 
 
@@ -145,12 +179,22 @@ def test_evidence_by_quote_is_found_in_the_body(client: TestClient, auth: dict, 
         ({"quote": "GDP grew 5.0 percent in 2024.", "start": 55}, "both start and end"),
     ],
 )
-def test_evidence_that_is_not_in_the_body_is_422(client: TestClient, auth: dict, stats: dict,
-                                                 evidence: dict, reason: str) -> None:
-    response = client.post("/v1/indicators/chn-gdp-growth/observations", headers=auth, json={
-        "period": "2024", "kind": "actual", "value": 5.0, "comparator": "eq", "unit": "percent",
-        "value_text": "5.0 percent", "evidence": {"article": "stats-2024", **evidence},
-    })
+def test_evidence_that_is_not_in_the_body_is_422(
+    client: TestClient, auth: dict, stats: dict, evidence: dict, reason: str
+) -> None:
+    response = client.post(
+        "/v1/indicators/chn-gdp-growth/observations",
+        headers=auth,
+        json={
+            "period": "2024",
+            "kind": "actual",
+            "value": 5.0,
+            "comparator": "eq",
+            "unit": "percent",
+            "value_text": "5.0 percent",
+            "evidence": {"article": "stats-2024", **evidence},
+        },
+    )
     assert response.status_code == 422
     assert reason in str(response.json()["errors"])
 
@@ -169,12 +213,14 @@ def test_the_same_observation_twice_is_409(client: TestClient, auth: dict) -> No
 def test_patch_needs_if_match(client: TestClient, auth: dict) -> None:
     response = client.patch("/v1/sectors/employment", headers=auth, json={"name": "Jobs"})
     assert response.status_code == 428
-    stale = client.patch("/v1/sectors/employment", json={"name": "Jobs"},
-                         headers={**auth, "If-Match": '"stale"'})
+    stale = client.patch(
+        "/v1/sectors/employment", json={"name": "Jobs"}, headers={**auth, "If-Match": '"stale"'}
+    )
     assert stale.status_code == 412
     weak = client.get("/v1/sectors/employment").headers["etag"]
-    weak_match = client.patch("/v1/sectors/employment", json={"name": "Jobs"},
-                              headers={**auth, "If-Match": f"W/{weak}"})
+    weak_match = client.patch(
+        "/v1/sectors/employment", json={"name": "Jobs"}, headers={**auth, "If-Match": f"W/{weak}"}
+    )
     assert weak_match.status_code == 412  # If-Match compares strongly
     assert client.get("/v1/sectors/employment").json()["name"] == "Employment"
 
@@ -184,8 +230,11 @@ def test_patch_merges_and_changes_the_etag(client: TestClient, auth: dict) -> No
     list_tag = client.get("/v1/indicators").headers["etag"]
     response = client.patch(
         "/v1/indicators/chn-gdp-growth",
-        headers={**auth, "If-Match": before.headers["etag"],
-                 "Content-Type": "application/merge-patch+json"},
+        headers={
+            **auth,
+            "If-Match": before.headers["etag"],
+            "Content-Type": "application/merge-patch+json",
+        },
         content=b'{"name": "Real GDP growth", "description": null}',
     )
     assert response.status_code == 200, response.text
@@ -196,26 +245,31 @@ def test_patch_merges_and_changes_the_etag(client: TestClient, auth: dict) -> No
     assert after.json() == response.json()
     assert after.headers["etag"] == response.headers["etag"] != before.headers["etag"]
     assert client.get("/v1/indicators").headers["etag"] != list_tag
-    again = client.get("/v1/indicators/chn-gdp-growth",
-                       headers={"If-None-Match": before.headers["etag"]})
+    again = client.get(
+        "/v1/indicators/chn-gdp-growth", headers={"If-None-Match": before.headers["etag"]}
+    )
     assert again.status_code == 200
 
 
 @pytest.mark.parametrize(
     ("patch", "status"),
     [
-        ({"slug": "renamed"}, 422),           # a slug, once published, stays
-        ({"name": None}, 422),                # a required field cannot be removed
+        ({"slug": "renamed"}, 422),  # a slug, once published, stays
+        ({"name": None}, 422),  # a required field cannot be removed
         ({"frequency": "weekly"}, 422),
         ({"sectors": ["no-such-sector"]}, 422),
         ({"colour": "red"}, 422),
     ],
 )
-def test_bad_patches_change_nothing(client: TestClient, auth: dict, patch: dict, status: int
-                                    ) -> None:
+def test_bad_patches_change_nothing(
+    client: TestClient, auth: dict, patch: dict, status: int
+) -> None:
     before = client.get("/v1/indicators/chn-gdp-growth")
-    response = client.patch("/v1/indicators/chn-gdp-growth", json=patch,
-                            headers={**auth, "If-Match": before.headers["etag"]})
+    response = client.patch(
+        "/v1/indicators/chn-gdp-growth",
+        json=patch,
+        headers={**auth, "If-Match": before.headers["etag"]},
+    )
     assert response.status_code == status, response.text
     assert response.json()["errors"]
     assert client.get("/v1/indicators/chn-gdp-growth").json() == before.json()
@@ -223,31 +277,38 @@ def test_bad_patches_change_nothing(client: TestClient, auth: dict, patch: dict,
 
 def test_patch_takes_only_json(client: TestClient, auth: dict) -> None:
     tag = client.get("/v1/sectors/employment").headers["etag"]
-    response = client.patch("/v1/sectors/employment", content=b"name=Jobs",
-                            headers={**auth, "If-Match": tag, "Content-Type": "text/plain"})
+    response = client.patch(
+        "/v1/sectors/employment",
+        content=b"name=Jobs",
+        headers={**auth, "If-Match": tag, "Content-Type": "text/plain"},
+    )
     assert response.status_code == 415
 
 
 def test_patch_an_observation_quote_finds_it_again(client: TestClient, auth: dict) -> None:
     observation = client.get("/v1/indicators/chn-urban-unemployment-rate/observations").json()[
-        "items"][0]
+        "items"
+    ][0]
     quote = "Looking ahead to 2024, the expansive ambition includes the genesis of over 12 million"
     tag = client.get(f"/v1/observations/{observation['id']}").headers["etag"]
-    response = client.patch(f"/v1/observations/{observation['id']}",
-                            headers={**auth, "If-Match": tag},
-                            json={"value": 5.4, "evidence": {"quote": quote}})
+    response = client.patch(
+        f"/v1/observations/{observation['id']}",
+        headers={**auth, "If-Match": tag},
+        json={"value": 5.4, "evidence": {"quote": quote}},
+    )
     assert response.status_code == 200, response.text
     assert response.json()["value"] == 5.4
     assert response.json()["evidence"]["quote"] == quote
     assert response.json()["evidence"]["start"] == observation["evidence"]["start"]
 
 
-def test_patch_an_article_body_that_moves_evidence_is_422(client: TestClient, auth: dict
-                                                          ) -> None:
+def test_patch_an_article_body_that_moves_evidence_is_422(client: TestClient, auth: dict) -> None:
     article = client.get(f"/v1/articles/{ARTICLE}")
-    response = client.patch(f"/v1/articles/{ARTICLE}",
-                            headers={**auth, "If-Match": article.headers["etag"]},
-                            json={"body": "Nothing is left of the article."})
+    response = client.patch(
+        f"/v1/articles/{ARTICLE}",
+        headers={**auth, "If-Match": article.headers["etag"]},
+        json={"body": "Nothing is left of the article."},
+    )
     assert response.status_code == 422
     assert all(e["loc"] == ["body", "body"] for e in response.json()["errors"])
     assert client.get(f"/v1/articles/{ARTICLE}").json() == article.json()
@@ -256,16 +317,18 @@ def test_patch_an_article_body_that_moves_evidence_is_422(client: TestClient, au
 # --- delete ---------------------------------------------------------------------------------
 
 
-def test_deleting_what_facts_depend_on_is_409_unless_cascaded(client: TestClient, auth: dict
-                                                              ) -> None:
+def test_deleting_what_facts_depend_on_is_409_unless_cascaded(
+    client: TestClient, auth: dict
+) -> None:
     refused = client.delete(f"/v1/articles/{ARTICLE}", headers=auth)
     assert refused.status_code == 409
     assert "10 observation(s)" in refused.json()["detail"]
     assert client.get(f"/v1/articles/{ARTICLE}").status_code == 200
     refused = client.delete("/v1/indicators/chn-gdp-growth", headers=auth)
     assert refused.status_code == 409
-    assert client.delete("/v1/indicators/chn-gdp-growth?cascade=true", headers=auth
-                         ).status_code == 204
+    assert (
+        client.delete("/v1/indicators/chn-gdp-growth?cascade=true", headers=auth).status_code == 204
+    )
     assert client.get("/v1/indicators/chn-gdp-growth").status_code == 404
     assert client.delete(f"/v1/articles/{ARTICLE}?cascade=true", headers=auth).status_code == 204
     assert client.get("/v1/observations").json()["total"] == 0

@@ -1,0 +1,106 @@
+"""When the database is down: fast 503 problems, /readyz says so, and recovery on its own."""
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import POSTGRES_URL
+
+DEAD = "postgresql+psycopg://postgres@127.0.0.1:9/policyfacts"  # nothing listens on port 9
+
+
+def test_an_unreachable_database_is_a_quick_503() -> None:
+    app = create_app(Settings(database_url=DEAD))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for url in ("/v1/indicators", "/v1/articles/x", "/v1/search?q=gdp"):
+            started = time.monotonic()
+            response = client.get(url)
+            assert time.monotonic() - started < 5
+            assert response.status_code == 503, url
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.headers["retry-after"]
+            assert "Traceback" not in response.text and "psycopg" not in response.text
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/healthz").status_code == 200
+
+
+class Proxy:
+    """A TCP relay to PostgreSQL that can be cut and restored, as if the server went away."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
+        self.sockets: list[socket.socket] = []
+        self.listener: socket.socket | None = None
+
+    def start(self) -> None:
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.port = self.listener.getsockname()[1]
+        self.listener.listen()
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        assert self.listener is not None
+        # shutdown() wakes the thread blocked in accept(); close() alone would not, on Linux.
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for sock in self.sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        self.sockets.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def proxy(database_url: str) -> Iterator[Proxy]:
+    url = make_url(database_url)
+    relay = Proxy((url.host or "127.0.0.1", url.port or 5432))
+    relay.start()
+    yield relay
+    relay.stop()
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="the database server to cut is PostgreSQL")
+def test_the_service_recovers_when_the_database_comes_back(database_url: str, proxy: Proxy) -> None:
+    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+    settings = Settings(database_url=url.render_as_string(hide_password=False))
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
+        proxy.stop()
+        started = time.monotonic()
+        assert client.get("/v1/indicators/chn-gdp-growth").status_code == 503
+        assert client.get("/readyz").status_code == 503
+        assert time.monotonic() - started < 10
+        proxy.start()
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
