@@ -1,5 +1,6 @@
 """When the database is down: fast 503 problems, /readyz says so, and recovery on its own."""
 
+import contextlib
 import socket
 import threading
 import time
@@ -54,10 +55,8 @@ class Proxy:
         self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         for sock in self.sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
         self.sockets.clear()
 
