@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Query, Request
-from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Double, Select, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 from starlette.datastructures import URL
 from starlette.responses import Response
@@ -79,8 +79,11 @@ def sort_description(keys: Iterable[str], default: str) -> str:
 
 def fingerprint(filters: Mapping[str, Any]) -> str:
     """A short digest of the filters a cursor belongs to."""
-    canonical = orjson.dumps({k: v for k, v in filters.items() if v is not None}, default=str,
-                             option=orjson.OPT_SORT_KEYS)
+    canonical = orjson.dumps(
+        {k: v for k, v in filters.items() if v is not None},
+        default=str,
+        option=orjson.OPT_SORT_KEYS,
+    )
     return hashlib.blake2b(canonical, digest_size=8).hexdigest()
 
 
@@ -113,8 +116,7 @@ class Cursors:
             return [_load(v, t) for v, t in zip(values, types, strict=True)]
         except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
             raise BadRequest(
-                "The cursor is not one this server issued for this query; "
-                "start again without it."
+                "The cursor is not one this server issued for this query; start again without it."
             ) from exc
 
 
@@ -135,7 +137,7 @@ def paginate(
     column) are added to it, and the page is found by comparing them, never by OFFSET.
     """
     total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
-    key = sort.key.column
+    key = _comparable(sort.key)
     keyed = statement.add_columns(key.label("_sort_key"), tiebreak.label("_sort_id"))
     if cursor is not None:
         last = cursors.decode(cursor, sort=sort, query=query, types=(sort.key.type, "int"))
@@ -155,6 +157,18 @@ def paginate(
     return Page(rows=rows, total=total or 0, next_cursor=next_cursor)
 
 
+def _comparable(key: SortKey) -> ColumnElement[Any]:
+    """The sort expression as the page is ordered by, compared on and keeps in its cursor.
+
+    A float key is read in double precision: PostgreSQL sends a ``real`` (``ts_rank``'s type)
+    as its shortest decimal, which is not the stored value, so a cursor holding that decimal
+    falls beside the row it came from and the next page loses or repeats rows that tie.
+    """
+    if key.type == "float":
+        return cast(key.column, Double())
+    return key.column
+
+
 def next_link(url: URL, next_cursor: str | None) -> dict[str, str]:
     """The ``Link`` header for the next page, if there is one."""
     if next_cursor is None:
@@ -167,7 +181,12 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # The decoder skips padding and characters outside the alphabet; a cursor is only what
+    # this server writes, so any other spelling of the same bytes is an altered cursor.
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:
+        raise ValueError("not a cursor this server wrote")
+    return raw
 
 
 def _dump(value: Any) -> Any:
@@ -193,9 +212,7 @@ def _load(value: Any, type_: KeyType) -> Any:
     raise ValueError(f"cursor value of the wrong type for {type_}")
 
 
-Limit = Annotated[
-    int, Query(ge=1, le=1000, description="Items per page, 1 to 1000.")
-]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page, 1 to 1000.")]
 CursorParam = Annotated[
     str | None,
     Query(max_length=2000, description="Opaque: the `next_cursor` of the previous page."),
