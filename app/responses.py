@@ -1,6 +1,7 @@
 """JSON and CSV responses with strong ETags, 304s and Cache-Control."""
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -15,43 +16,78 @@ def etag_for(content: bytes) -> str:
     return '"' + hashlib.blake2b(content, digest_size=16).hexdigest() + '"'
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    # If-None-Match compares weakly (RFC 9110 13.1.2): W/"x" matches "x".
-    if not if_none_match:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+# An entity-tag (RFC 9110 8.8.3): an optional weak prefix and a quoted string, which may hold
+# commas; tags are separated by commas, and a list may hold empty elements (RFC 9110 5.6.1).
+_ENTITY_TAG = re.compile(r'[\s,]*(?:W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
 
 
-def cached(request: Request, content: bytes, *, media_type: str, etag: str,
-           headers: Mapping[str, str] | None = None) -> Response:
-    """``content`` with its validators, or a bodiless 304 when the client holds it already."""
-    all_headers = {
+def _matches(if_none_match: list[str], etag: str) -> bool:
+    """Whether ``If-None-Match`` (every field line of it) names ``etag`` or is ``*``.
+
+    If-None-Match compares weakly (RFC 9110 13.1.2): ``W/"x"`` matches ``"x"``. A field that
+    does not parse matches nothing, so the client gets the full answer, never a wrong 304.
+    """
+    for field in if_none_match:
+        if field.strip() == "*":
+            return True
+        at = 0
+        while at < len(field):
+            found = _ENTITY_TAG.match(field, at)
+            if found is None:
+                break
+            if found.group(1) == etag:
+                return True
+            at = found.end()
+    return False
+
+
+def _validators(request: Request, etag: str) -> dict[str, str]:
+    """The headers that a 200 and its 304 share (RFC 9110 15.4.5)."""
+    return {
         "ETag": etag,
         "Cache-Control": f"public, max-age={request.app.state.settings.cache_max_age}",
-        **(headers or {}),
+        # The observation lists answer CSV or JSON at the same URL by the Accept header: a
+        # shared cache must not hand one client's format to another.
+        "Vary": "Accept",
     }
-    if _matches(request.headers.get("if-none-match"), etag):
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    # Only a GET or HEAD is answered 304; for other methods a match is the writer's business.
+    return request.method in ("GET", "HEAD") and _matches(
+        request.headers.getlist("if-none-match"), etag
+    )
+
+
+def cached(
+    request: Request,
+    content: bytes,
+    *,
+    media_type: str,
+    etag: str,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """``content`` with its validators, or a bodiless 304 when the client holds it already."""
+    all_headers = {**_validators(request, etag), **(headers or {})}
+    if _not_modified(request, etag):
         return Response(status_code=304, headers=all_headers)
     return Response(content, media_type=media_type, headers=all_headers)
 
 
-def json_response(request: Request, payload: Any, *, headers: Mapping[str, str] | None = None
-                  ) -> Response:
+def json_response(
+    request: Request, payload: Any, *, headers: Mapping[str, str] | None = None
+) -> Response:
     """``payload`` as JSON; its ETag is a digest of the very bytes sent."""
     content = orjson.dumps(payload)
     return cached(request, content, media_type=_JSON, etag=etag_for(content), headers=headers)
 
 
-def streaming_csv(request: Request, rows: Iterator[bytes], *, etag: str, filename: str
-                  ) -> Response:
+def streaming_csv(request: Request, rows: Iterator[bytes], *, etag: str, filename: str) -> Response:
     """A streamed CSV whose ETag the caller derives from the data version and the query."""
     headers = {
-        "ETag": etag,
-        "Cache-Control": f"public, max-age={request.app.state.settings.cache_max_age}",
+        **_validators(request, etag),
         "Content-Disposition": f'attachment; filename="{filename}"',
     }
-    if _matches(request.headers.get("if-none-match"), etag):
+    if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     return StreamingResponse(rows, media_type="text/csv; charset=utf-8", headers=headers)
