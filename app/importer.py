@@ -1,17 +1,19 @@
 """The bundle loader that the seed, ``policyfacts import`` and ``POST /v1/imports`` share.
 
-A bundle is checked whole before anything is written: every error is collected with its place
-in the bundle, and any error means nothing changes. Items are upserted by their identity (a
-slug; for observations indicator, period, kind and article), so loading the same bundle twice
-changes nothing and an edited bundle updates in place.
+Items are upserted by their identity (a slug; for observations indicator, period, kind and
+article), so loading the same bundle twice changes nothing and an edited bundle updates in
+place. Every error is collected with its place in the bundle; any error raises ``Invalid`` at
+the end, and the caller's transaction, which holds everything written, is rolled back: all of
+the bundle or none of it. Observations arrive in chunks, so a bundle of any size streams
+through in bounded memory (``app.bundle_file``).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.errors import Invalid
@@ -27,6 +29,8 @@ from app.schemas import (
 )
 
 Loc = list[str | int]
+Identity = tuple[int, str, str, int]  # indicator id, period, kind, article id
+CHUNK = 2000  # observations checked and written at a time
 
 
 @dataclass
@@ -45,54 +49,218 @@ class Counts:
             self.unchanged += 1
 
 
-@dataclass
-class _Problems:
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, loc: Loc, msg: str, type_: str) -> None:
-        self.errors.append({"loc": loc, "msg": msg, "type": type_})
-
-
 def load_bundle(session: Session, bundle: Bundle) -> ImportResult:
     """Upsert everything in ``bundle`` in the caller's transaction, or raise ``Invalid``."""
-    problems = _Problems()
-    _check_unique(problems, bundle)
-    sectors = _existing(session, Sector, [s.slug for s in bundle.sectors])
-    known_sectors = set(sectors) | {s.slug for s in bundle.sectors}
-    known_sectors |= _slugs_in_db(session, Sector, _referenced_sectors(bundle) - known_sectors)
-    for kind, items in (("articles", bundle.articles), ("indicators", bundle.indicators)):
-        for i, item in enumerate(items):
-            for j, slug in enumerate(item.sectors):
-                if slug not in known_sectors:
-                    problems.add(
-                        [kind, i, "sectors", j], f"no sector with slug {slug!r}", "unknown_sector"
-                    )
-    articles = _existing(session, Article, [a.slug for a in bundle.articles], Article.sectors)
-    indicators = _existing(
-        session, Indicator, [i.slug for i in bundle.indicators], Indicator.sectors
-    )
-    spans = _check_observations(session, problems, bundle)
-    _check_bodies(session, problems, bundle, articles)
-    if problems.errors:
-        raise Invalid(
-            f"The bundle has {len(problems.errors)} error(s); nothing was loaded.",
-            errors=problems.errors,
-        )
+    loader = Loader(session)
+    loader.head(bundle.sectors, bundle.articles, bundle.indicators)
+    numbered = list(enumerate(bundle.observations))
+    for start in range(0, len(numbered), CHUNK):
+        loader.observations(numbered[start : start + CHUNK])
+    return loader.finish()
 
-    result = {name: Counts() for name in ("articles", "sectors", "indicators", "observations")}
-    for item in bundle.sectors:
-        result["sectors"].add(_upsert_sector(session, sectors, item))
-    session.flush()
-    sector_rows = _existing(session, Sector, sorted(_referenced_sectors(bundle)))
-    for item in bundle.articles:
-        result["articles"].add(_upsert_article(session, articles, sector_rows, item))
-    for item in bundle.indicators:
-        result["indicators"].add(_upsert_indicator(session, indicators, sector_rows, item))
-    session.flush()
-    _upsert_observations(session, bundle.observations, spans, result["observations"])
-    if any(c.created or c.updated for c in result.values()):
-        bump_version(session)
-    return ImportResult.model_validate({k: vars(v) for k, v in result.items()})
+
+@dataclass
+class _Moved:
+    """An article whose body changed: its old body, to check the evidence left in it."""
+
+    index: int
+    article_id: int
+    slug: str
+    old_body: str
+    new_body: str
+
+
+@dataclass
+class Loader:
+    """Loads one bundle: ``head`` first, then ``observations`` in chunks, then ``finish``."""
+
+    session: Session
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, Counts] = field(
+        default_factory=lambda: {
+            k: Counts() for k in ("articles", "sectors", "indicators", "observations")
+        }
+    )
+    _bodies: dict[str, tuple[int, str]] = field(default_factory=dict)  # slug: (id, body)
+    _indicators: dict[str, int] = field(default_factory=dict)
+    _seen: dict[Identity, int] = field(default_factory=dict)
+    _moved: list[_Moved] = field(default_factory=list)
+    _new_articles: set[int] = field(default_factory=set)  # made by this load: nothing cites them
+
+    def problem(self, loc: Loc, msg: str, type_: str) -> None:
+        self.errors.append({"loc": loc, "msg": msg, "type": type_})
+
+    def head(
+        self,
+        sectors: Sequence[SectorCreate],
+        articles: Sequence[ArticleCreate],
+        indicators: Sequence[IndicatorCreate],
+    ) -> None:
+        """Check and write the sectors, articles and indicators."""
+        session = self.session
+        # A repeated slug is reported and its later copies are left out, so that the rest of
+        # the bundle is still checked (and written, to be rolled back) as far as it goes.
+        sector_items = self._unique_slugs("sectors", sectors)
+        article_items = self._unique_slugs("articles", articles)
+        indicator_items = self._unique_slugs("indicators", indicators)
+        existing_sectors = _existing(session, Sector, [s.slug for _, s in sector_items])
+        for _, sector in sector_items:
+            self.counts["sectors"].add(_upsert_sector(session, existing_sectors, sector))
+        session.flush()
+        linking = {"articles": article_items, "indicators": indicator_items}
+        wanted = {slug for items in linking.values() for _, item in items for slug in item.sectors}
+        sector_rows = _existing(session, Sector, sorted(wanted))
+        for kind, items in linking.items():
+            for i, item in items:
+                for j, slug in enumerate(item.sectors):
+                    if slug not in sector_rows:
+                        self.problem(
+                            [kind, i, "sectors", j],
+                            f"no sector with slug {slug!r}",
+                            "unknown_sector",
+                        )
+        existing_articles = _existing(
+            session, Article, [a.slug for _, a in article_items], Article.sectors
+        )
+        new_slugs: set[str] = set()
+        for i, article in article_items:
+            old = existing_articles.get(article.slug)
+            if old is None:
+                new_slugs.add(article.slug)
+            if old is not None and old.body != article.body:
+                self._moved.append(_Moved(i, old.id, article.slug, old.body, article.body))
+            self.counts["articles"].add(
+                _upsert_article(session, existing_articles, sector_rows, article)
+            )
+        existing_indicators = _existing(
+            session, Indicator, [i.slug for _, i in indicator_items], Indicator.sectors
+        )
+        for _, indicator in indicator_items:
+            self.counts["indicators"].add(
+                _upsert_indicator(session, existing_indicators, sector_rows, indicator)
+            )
+        session.flush()
+        self._fetch_bodies({a.slug for _, a in article_items}, refresh=True)
+        self._new_articles = {self._bodies[slug][0] for slug in new_slugs}
+        self._fetch_indicators({i.slug for _, i in indicator_items})
+
+    def invalid(self, errors: Iterable[dict[str, Any]]) -> None:
+        """Errors found before an item reached the loader (a streamed item that did not
+        validate), already located in the bundle."""
+        self.errors.extend(errors)
+
+    def observations(self, items: Sequence[tuple[int, ObservationImport]]) -> None:
+        """Check and write a chunk of observations, each with its place in the bundle."""
+        self._fetch_bodies({o.evidence.article for _, o in items})
+        self._fetch_indicators({o.indicator for _, o in items})
+        ready: list[tuple[Identity, ObservationImport, tuple[int, int]]] = []
+        for i, obs in items:
+            indicator_id = self._indicators.get(obs.indicator)
+            article = self._bodies.get(obs.evidence.article)
+            if indicator_id is None:
+                self.problem(
+                    ["observations", i, "indicator"],
+                    f"no indicator with slug {obs.indicator!r}",
+                    "unknown_indicator",
+                )
+            if article is None:
+                self.problem(
+                    ["observations", i, "evidence", "article"],
+                    f"no article with slug {obs.evidence.article!r}",
+                    "unknown_article",
+                )
+                continue
+            span = find_quote(article[1], obs.evidence.quote, obs.evidence.start, obs.evidence.end)
+            if isinstance(span, str):
+                self.problem(["observations", i, "evidence", "quote"], span, "evidence")
+                continue
+            if indicator_id is None:
+                continue
+            identity = (indicator_id, obs.period, str(obs.kind), article[0])
+            if identity in self._seen:
+                self.problem(
+                    ["observations", i],
+                    f"same indicator, period, kind and article as item {self._seen[identity]}",
+                    "duplicate",
+                )
+                continue
+            self._seen[identity] = i
+            ready.append((identity, obs, span))
+        if not self.errors:
+            _upsert_observations(
+                self.session, ready, self.counts["observations"], new_articles=self._new_articles
+            )
+
+    def finish(self) -> ImportResult:
+        """The counts, or ``Invalid`` with every error found."""
+        self._check_moved_evidence()
+        if self.errors:
+            raise Invalid(
+                f"The bundle has {len(self.errors)} error(s); nothing was loaded.",
+                errors=self.errors,
+            )
+        if any(c.created or c.updated for c in self.counts.values()):
+            bump_version(self.session)
+        return ImportResult.model_validate({k: vars(v) for k, v in self.counts.items()})
+
+    def _unique_slugs(self, kind: str, items: Sequence[Any]) -> list[tuple[int, Any]]:
+        """The items with their place in the bundle, without later copies of a slug."""
+        seen: dict[str, int] = {}
+        unique = []
+        for i, item in enumerate(items):
+            if item.slug in seen:
+                self.problem(
+                    [kind, i, "slug"],
+                    f"slug {item.slug!r} is also item {seen[item.slug]}",
+                    "duplicate",
+                )
+                continue
+            seen[item.slug] = i
+            unique.append((i, item))
+        return unique
+
+    def _fetch_bodies(self, slugs: set[str], *, refresh: bool = False) -> None:
+        wanted = slugs if refresh else slugs - set(self._bodies)
+        if wanted:
+            for slug, article_id, body in self.session.execute(
+                select(Article.slug, Article.id, Article.body).where(Article.slug.in_(wanted))
+            ):
+                self._bodies[slug] = (article_id, body)
+
+    def _fetch_indicators(self, slugs: set[str]) -> None:
+        wanted = slugs - set(self._indicators)
+        if wanted:
+            self._indicators.update(
+                self.session.execute(
+                    select(Indicator.slug, Indicator.id).where(Indicator.slug.in_(wanted))
+                ).all()
+            )
+
+    def _check_moved_evidence(self) -> None:
+        """A changed body must still hold the quotes of the observations the bundle left
+        alone (those it restated were checked against the new body already)."""
+        for moved in self._moved:
+            rows = self.session.execute(
+                select(
+                    Observation.indicator_id,
+                    Observation.period,
+                    Observation.kind,
+                    Observation.quote_start,
+                    Observation.quote_end,
+                    Indicator.slug,
+                )
+                .join(Indicator, Indicator.id == Observation.indicator_id)
+                .where(Observation.article_id == moved.article_id)
+            )
+            for indicator_id, period, kind, start, end, slug in rows:
+                if (indicator_id, period, kind, moved.article_id) in self._seen:
+                    continue
+                if moved.new_body[start:end] != moved.old_body[start:end]:
+                    self.problem(
+                        ["articles", moved.index, "body"],
+                        f"the new body moves the evidence of {slug} {period} {kind}",
+                        "evidence_moved",
+                    )
 
 
 def bump_version(session: Session) -> None:
@@ -102,81 +270,7 @@ def bump_version(session: Session) -> None:
     )
 
 
-# --- checks ---------------------------------------------------------------------------------
-
-
-def _check_unique(problems: _Problems, bundle: Bundle) -> None:
-    for kind, items in (
-        ("articles", bundle.articles),
-        ("sectors", bundle.sectors),
-        ("indicators", bundle.indicators),
-    ):
-        seen: dict[str, int] = {}
-        for i, item in enumerate(items):
-            if item.slug in seen:
-                problems.add(
-                    [kind, i, "slug"],
-                    f"slug {item.slug!r} is also item {seen[item.slug]}",
-                    "duplicate",
-                )
-            seen.setdefault(item.slug, i)
-    identities: dict[tuple[str, str, str, str], int] = {}
-    for i, obs in enumerate(bundle.observations):
-        identity = (obs.indicator, obs.period, obs.kind, obs.evidence.article)
-        if identity in identities:
-            problems.add(
-                ["observations", i],
-                f"same indicator, period, kind and article as item {identities[identity]}",
-                "duplicate",
-            )
-        identities.setdefault(identity, i)
-
-
-def _referenced_sectors(bundle: Bundle) -> set[str]:
-    items: Iterable[ArticleCreate | IndicatorCreate] = [*bundle.articles, *bundle.indicators]
-    return {slug for item in items for slug in item.sectors} | {s.slug for s in bundle.sectors}
-
-
-def _check_observations(
-    session: Session, problems: _Problems, bundle: Bundle
-) -> list[tuple[int, int]]:
-    """Each observation's evidence span, found or checked in its article's body."""
-    bodies = {a.slug: a.body for a in bundle.articles}
-    wanted = {o.evidence.article for o in bundle.observations} - set(bodies)
-    if wanted:
-        bodies.update(
-            session.execute(
-                select(Article.slug, Article.body).where(Article.slug.in_(wanted))
-            ).all()
-        )
-    indicators = {i.slug for i in bundle.indicators}
-    indicators |= _slugs_in_db(
-        session, Indicator, {o.indicator for o in bundle.observations} - indicators
-    )
-    spans: list[tuple[int, int]] = []
-    for i, obs in enumerate(bundle.observations):
-        if obs.indicator not in indicators:
-            problems.add(
-                ["observations", i, "indicator"],
-                f"no indicator with slug {obs.indicator!r}",
-                "unknown_indicator",
-            )
-        body = bodies.get(obs.evidence.article)
-        if body is None:
-            problems.add(
-                ["observations", i, "evidence", "article"],
-                f"no article with slug {obs.evidence.article!r}",
-                "unknown_article",
-            )
-            spans.append((0, 0))
-            continue
-        span = find_quote(body, obs.evidence.quote, obs.evidence.start, obs.evidence.end)
-        if isinstance(span, str):
-            problems.add(["observations", i, "evidence", "quote"], span, "evidence")
-            spans.append((0, 0))
-        else:
-            spans.append(span)
-    return spans
+# --- checks and writes ----------------------------------------------------------------
 
 
 def find_quote(body: str, quote: str, start: int | None, end: int | None) -> tuple[int, int] | str:
@@ -193,37 +287,6 @@ def find_quote(body: str, quote: str, start: int | None, end: int | None) -> tup
     if body.find(quote, at + 1) >= 0:
         return "the quote occurs more than once in the body; give start and end"
     return at, at + len(quote)
-
-
-def _check_bodies(
-    session: Session, problems: _Problems, bundle: Bundle, articles: dict[str, Any]
-) -> None:
-    """A changed body must still hold the quotes of the observations the bundle leaves alone."""
-    restated = {(o.indicator, o.period, o.kind, o.evidence.article) for o in bundle.observations}
-    for i, item in enumerate(bundle.articles):
-        old = articles.get(item.slug)
-        if old is None or old.body == item.body:
-            continue
-        rows = session.execute(
-            select(
-                Indicator.slug,
-                Observation.period,
-                Observation.kind,
-                Observation.quote_start,
-                Observation.quote_end,
-            )
-            .join(Indicator, Indicator.id == Observation.indicator_id)
-            .where(Observation.article_id == old.id)
-        )
-        for slug, period, kind, start, end in rows:
-            if (slug, period, kind, item.slug) in restated:
-                continue
-            if item.body[start:end] != old.body[start:end]:
-                problems.add(
-                    ["articles", i, "body"],
-                    f"the new body moves the evidence of {slug} {period} {kind}",
-                    "evidence_moved",
-                )
 
 
 # --- writes ---------------------------------------------------------------------------------
@@ -275,7 +338,7 @@ def _upsert_article(
     values["published_at"] = _utc(item.published_at)
     values["source_name"] = item.source.name
     values["source_url"] = item.source.url
-    linked = [sectors[s] for s in sorted(set(item.sectors))]
+    linked = [sectors[s] for s in sorted(set(item.sectors)) if s in sectors]
     row = existing.get(item.slug)
     if row is None:
         session.add(Article(**values, sectors=linked))
@@ -299,7 +362,7 @@ def _upsert_indicator(
     item: IndicatorCreate,
 ) -> bool | None:
     values = item.model_dump(exclude={"sectors"})
-    linked = [sectors[s] for s in sorted(set(item.sectors))]
+    linked = [sectors[s] for s in sorted(set(item.sectors)) if s in sectors]
     row = existing.get(item.slug)
     if row is None:
         session.add(Indicator(**values, sectors=linked))
@@ -317,64 +380,52 @@ _COMPARED = ("value", "comparator", "unit", "value_text", "quote_start", "quote_
 
 
 def _upsert_observations(
-    session: Session, items: list[ObservationImport], spans: list[tuple[int, int]], counts: Counts
+    session: Session,
+    items: list[tuple[Identity, ObservationImport, tuple[int, int]]],
+    counts: Counts,
+    *,
+    new_articles: set[int],
 ) -> None:
+    """Insert or update a chunk of checked observations, in three statements at most."""
     if not items:
         return
-    indicator_ids = dict(
-        session.execute(
-            select(Indicator.slug, Indicator.id).where(
-                Indicator.slug.in_({o.indicator for o in items})
-            )
-        ).all()
-    )
-    article_ids = dict(
-        session.execute(
-            select(Article.slug, Article.id).where(
-                Article.slug.in_({o.evidence.article for o in items})
-            )
-        ).all()
-    )
-    existing = {
-        (row.indicator_id, row.period, row.kind, row.article_id): row
-        for row in session.execute(
-            select(
-                Observation.id,
-                Observation.indicator_id,
-                Observation.period,
-                Observation.kind,
-                Observation.article_id,
-                *(getattr(Observation, name) for name in _COMPARED),
-            ).where(Observation.indicator_id.in_(set(indicator_ids.values())))
+    # Observations citing an article this load created cannot exist yet: no need to look.
+    known = [identity for identity, _, _ in items if identity[3] not in new_articles]
+    existing = {}
+    if known:
+        key = (
+            Observation.indicator_id,
+            Observation.period,
+            Observation.kind,
+            Observation.article_id,
         )
-    }
+        rows = session.execute(
+            select(Observation.id, *key, *(getattr(Observation, name) for name in _COMPARED)).where(
+                tuple_(*key).in_(known)
+            )
+        )
+        existing = {(r.indicator_id, r.period, r.kind, r.article_id): r for r in rows}
     now = utcnow()
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    for item, (start, end) in zip(items, spans, strict=True):
-        first, last = period_bounds(item.period)
+    for identity, item, (start, end) in items:
         values = {
             "value": item.value,
-            "comparator": item.comparator,
+            "comparator": None if item.comparator is None else str(item.comparator),
             "unit": item.unit,
             "value_text": item.value_text,
             "quote_start": start,
             "quote_end": end,
         }
-        key = (
-            indicator_ids[item.indicator],
-            item.period,
-            item.kind,
-            article_ids[item.evidence.article],
-        )
-        row = existing.get(key)
+        row = existing.get(identity)
         if row is None:
+            first, last = period_bounds(item.period)
             inserts.append(
                 {
-                    "indicator_id": key[0],
+                    "indicator_id": identity[0],
                     "period": item.period,
-                    "kind": item.kind,
-                    "article_id": key[3],
+                    "kind": identity[2],
+                    "article_id": identity[3],
                     "period_start": first,
                     "period_end": last,
                     "created_at": now,
@@ -389,6 +440,7 @@ def _upsert_observations(
         else:
             counts.add(False)
     if inserts:
-        session.execute(insert(Observation), inserts)
+        # Core, not the ORM's bulk insert: the same executemany, without its per-row work.
+        session.execute(insert(Observation.__table__), inserts)
     if updates:
         session.execute(update(Observation), updates)

@@ -1,0 +1,76 @@
+"""Reading a bundle file of any size: the small parts whole, observations as a stream.
+
+``policyfacts import`` goes through here so that a bundle of a million observations loads
+in bounded memory: the file is read once for each of the small lists (sectors, articles,
+indicators) and once more for the observations, which are validated and handed to the
+loader a chunk at a time, with their place in the bundle for every error.
+"""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+import ijson
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from app.errors import Invalid, validation_errors
+from app.importer import CHUNK, Loader
+from app.schemas import (
+    ArticleCreate,
+    ImportResult,
+    IndicatorCreate,
+    ObservationImport,
+    SectorCreate,
+)
+
+Model = TypeVar("Model", bound=BaseModel)
+Progress = Callable[[int], None]
+
+
+def load_file(loader: Loader, path: Path, *, progress: Progress | None = None) -> ImportResult:
+    """Load the bundle at ``path`` through ``loader``; ``progress`` gets bytes read so far."""
+    with path.open("rb") as file:
+        try:
+            sectors = _validated(loader, file, "sectors", SectorCreate)
+            articles = _validated(loader, file, "articles", ArticleCreate)
+            indicators = _validated(loader, file, "indicators", IndicatorCreate)
+            loader.head(sectors, articles, indicators)
+            file.seek(0)
+            chunk: list[tuple[int, ObservationImport]] = []
+            for index, item in _stream(loader, file, "observations", ObservationImport):
+                chunk.append((index, item))
+                if len(chunk) == CHUNK:
+                    loader.observations(chunk)
+                    chunk = []
+                    if progress is not None:
+                        progress(file.tell())
+            loader.observations(chunk)
+        except ijson.JSONError as exc:
+            raise Invalid(
+                "The file is not a JSON bundle.",
+                errors=[{"loc": ["file"], "msg": str(exc), "type": "json_invalid"}],
+            ) from exc
+    if progress is not None:
+        progress(path.stat().st_size)
+    return loader.finish()
+
+
+def _validated(loader: Loader, file: BinaryIO, key: str, model: type[Model]) -> list[Model]:
+    file.seek(0)
+    return [item for _, item in _stream(loader, file, key, model)]
+
+
+def _stream(
+    loader: Loader, file: BinaryIO, key: str, model: type[Model]
+) -> Iterator[tuple[int, Model]]:
+    """The valid items of the list ``key``; the errors of the others go to the loader."""
+    adapter: TypeAdapter[Model] = TypeAdapter(model)
+    raw: Any
+    for index, raw in enumerate(ijson.items(file, f"{key}.item", use_float=True)):
+        try:
+            yield index, adapter.validate_python(raw)
+        except ValidationError as exc:
+            loader.invalid(
+                {**error, "loc": [key, index, *error["loc"]]}
+                for error in validation_errors(exc.errors())
+            )
