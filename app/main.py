@@ -7,7 +7,7 @@ from fastapi_offline import FastAPIOffline
 from app import __version__, errors, openapi
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
-from app.limits import BodySizeLimit
+from app.middleware import BodySizeLimit, HeadAsGet
 from app.migrate import head_revision
 from app.pagination import Cursors
 from app.routers import articles, health, imports, indicators, observations, sectors, targets
@@ -55,4 +55,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeadAsGet)
     return app

@@ -215,11 +215,6 @@ def test_loading_nothing_new_keeps_every_tag(client: TestClient, session: Sessio
     assert tags(client, urls) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HEAD is 405 on every GET route (FastAPI's APIRoute, unlike Starlette's Route, does "
-    "not add HEAD to GET); RFC 9110 9.1 asks every server to support HEAD",
-)
 def test_head_answers_like_get_without_a_body(client: TestClient) -> None:
     for url in ("/v1/sectors", "/v1/sectors/employment", CSV_GETS[0]):
         get = client.get(url)

@@ -313,11 +313,6 @@ def test_csv_of_an_unknown_indicator_is_404(client: TestClient) -> None:
     assert response.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="routers/observations.py wants_csv() looks for the substring text/csv in Accept, "
-    "so a client that refuses CSV (q=0) or prefers JSON still gets CSV",
-)
 @pytest.mark.parametrize(
     "accept", ["text/csv;q=0, application/json", "application/json, text/csv;q=0.1"]
 )

@@ -227,12 +227,12 @@ def test_python_client_lists_and_gets_indicators(python_client: Path, server: st
 
     assert isinstance(indicator, models.Indicator)
     assert indicator.slug == "chn-gdp-growth"
-    assert indicator.frequency == models.IndicatorFrequency.ANNUAL
+    assert indicator.frequency == models.Frequency.ANNUAL
     assert isinstance(indicator.latest, models.Latest)
     latest_target = indicator.latest.target
     assert isinstance(latest_target, models.Observation)
     assert latest_target.value == 5.0
-    assert latest_target.kind == models.ObservationKind.TARGET
+    assert latest_target.kind == models.Kind.TARGET
     assert latest_target.period == "2024"
     assert isinstance(latest_target.evidence, models.Evidence)
     assert latest_target.evidence.quote == target.evidence.quote

@@ -95,9 +95,40 @@ SortParam = Annotated[str | None, Query(max_length=100)]
 
 
 def wants_csv(request: Request, format_: str | None) -> bool:
+    """``format`` decides; else CSV when ``Accept`` weighs it above JSON (RFC 9110 12.5.1)."""
     if format_ is not None:
         return format_ == "csv"
-    return "text/csv" in request.headers.get("accept", "")
+    accept = request.headers.get("accept")
+    if not accept:
+        return False
+    csv_quality = _quality(accept, "text", "csv")
+    return csv_quality > 0 and csv_quality > _quality(accept, "application", "json")
+
+
+def _quality(accept: str, type_: str, subtype: str) -> float:
+    """The weight ``accept`` gives a media type: that of its most specific matching range."""
+    best: tuple[int, float] = (-1, 0.0)
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        main, _, sub = media.lower().partition("/")
+        if (main, sub) == (type_, subtype):
+            specificity = 2
+        elif (main, sub) == (type_, "*"):
+            specificity = 1
+        elif (main, sub) == ("*", "*"):
+            specificity = 0
+        else:
+            continue
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    quality = 0.0
+        best = max(best, (specificity, quality))
+    return best[1]
 
 
 def observation_list(

@@ -1,4 +1,4 @@
-"""A pure ASGI guard on request body size: 413 before the app reads a byte too many."""
+"""Pure ASGI middleware: HEAD answered as GET without a body, and a guard on body size."""
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,3 +58,24 @@ class BodySizeLimit:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+class HeadAsGet:
+    """HEAD is GET without the body (RFC 9110 9.3.2): the same status and headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": b""})
+                return
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
