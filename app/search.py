@@ -1,13 +1,18 @@
 """Full-text search on both backends: SQLite FTS5 and PostgreSQL text search.
 
 Whatever a user types is read as words: every word must match (stemmed where the backend
-stems), in any order, and nothing in the text is an operator. Each backend ranks with its own
-function; both are exposed here as a ``score`` where lower is a better match.
+stems), in any order, and nothing in the text is an operator. A word is a run of letters and
+digits; the English stopwords that PostgreSQL leaves out of its index are left out on SQLite
+too, so that both backends find the same items. Both rank so that a match in a heavier column
+(a name, a title) beats any match in lighter ones alone, so scores of different tables can be
+merged (``/v1/search``); the score is exposed as ``score``, lower is a better match.
 """
 
 import re
+from typing import Any
 
 from sqlalchemy import (
+    ColumnClause,
     Float,
     FromClause,
     Integer,
@@ -28,12 +33,35 @@ SEARCH_COLUMNS: dict[str, dict[str, str]] = {
     "indicators": {"name": "A", "description": "B"},
 }
 _BM25_WEIGHTS = {"A": 10.0, "B": 4.0, "C": 2.0, "D": 1.0}
-_WORD = re.compile(r"\w+")
+# Letters and digits. Not ``\w``: the underscore separates words for FTS5's unicode61 and for
+# PostgreSQL's parser alike, so "growth_rate" is two words, as it is in the indexes.
+_WORD = re.compile(r"[^\W_]+")
+# PostgreSQL's english.stop, as it ships: its 'english' configuration indexes none of these, so
+# a query can never require them there; SQLite drops them from queries too, so both answer alike.
+_ENGLISH_STOP = """
+i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she
+her hers herself it its itself they them their theirs themselves what which who whom this that
+these those am is are was were be been being have has had having do does did doing a an the and
+but if or because as until while of at by for with about against between into through during
+before after above below to from up down in out on off over under again further then once here
+there when where why how all any both each few more most other some such no nor not only own
+same so than too very s t can will just don should now
+"""
+STOPWORDS = frozenset(_ENGLISH_STOP.split())
 
 
 def words(q: str) -> list[str]:
-    """The words of what a user typed; punctuation, operators and control characters drop out."""
-    return _WORD.findall(q)
+    """The words of what a user typed, each once (ignoring case), in order, without stopwords.
+
+    Punctuation, operators, quotes, wildcards, underscores, control characters and emoji only
+    separate words; nothing is left that a full-text engine could read as syntax.
+    """
+    found: dict[str, str] = {}
+    for word in _WORD.findall(q):
+        key = word.casefold()
+        if key not in STOPWORDS:
+            found.setdefault(key, word)
+    return list(found.values())
 
 
 def is_search_object(name: str | None) -> bool:
@@ -56,29 +84,55 @@ def scores(table: Table, q: str, dialect: str) -> FromClause:
     name = table.name
     if not terms:
         # Nothing but punctuation: no word to match, so nothing matches.
-        return select(table.c.id.label("id"), literal(0.0).label("score")).where(false()).subquery(
-            f"{name}_scores"
+        return (
+            select(table.c.id.label("id"), literal(0.0).label("score"))
+            .where(false())
+            .subquery(f"{name}_scores")
         )
     if dialect == "sqlite":
         # Each word becomes an FTS5 string ("..." with quotes doubled): never an operator.
         match = " ".join('"' + term.replace('"', '""') + '"' for term in terms)
-        weights = ", ".join(str(_BM25_WEIGHTS[w]) for w in SEARCH_COLUMNS[name].values())
         return (
             text(
-                f"SELECT rowid AS id, bm25({name}_fts, {weights}) AS score "
+                f"SELECT rowid AS id, {_fts5_score(name)} AS score "
                 f"FROM {name}_fts WHERE {name}_fts MATCH :match_{name}"
             )
             .bindparams(**{f"match_{name}": match})
             .columns(id=Integer, score=Float)
             .subquery(f"{name}_scores")
         )
-    document = literal_column(pg_document(name))
-    query = func.plainto_tsquery(literal_column("'english'::regconfig"), " ".join(terms))
+    document: ColumnClause[Any] = literal_column(pg_document(name))
+    # plainto_tsquery reads its text as plain words (never operators) with the same parser
+    # that built the index, so "28.6" is the one word the index holds; only NUL, which no
+    # PostgreSQL text may hold, has to go.
+    query = func.plainto_tsquery(literal_column("'english'::regconfig"), q.replace("\x00", " "))
     return (
         select(table.c.id.label("id"), (-func.ts_rank(document, query)).label("score"))
         .where(document.op("@@")(query))
         .subquery(f"{name}_scores")
     )
+
+
+def _fts5_score(table: str) -> str:
+    """The SQL of a score for rows of ``table``'s FTS5 index, lower is better, that ranks
+    rows by the heaviest column that matches, then by weighted BM25 within that tier.
+
+    BM25 alone is no good across tables, nor between a name and a long description: its IDF
+    depends on each table's rows, so a word in a sector's description could outrank the same
+    word in an indicator's name. The tier is the weight of the heaviest column holding a word
+    of the query (bm25 with only that column weighted is negative exactly when it does); BM25,
+    mapped from (-inf, 0] into (-1, 0], orders rows within a tier without ever crossing into
+    the next one (weights differ by at least 1).
+    """
+    columns = SEARCH_COLUMNS[table]
+    fts = f"{table}_fts"
+    weights = ", ".join(str(_BM25_WEIGHTS[w]) for w in columns.values())
+    tiers = []
+    for tier in sorted(set(columns.values())):  # "A" first: the heaviest
+        only = ", ".join("1.0" if w == tier else "0.0" for w in columns.values())
+        tiers.append(f"WHEN bm25({fts}, {only}) < 0 THEN {_BM25_WEIGHTS[tier]}")
+    bm25 = f"bm25({fts}, {weights})"
+    return f"({bm25} / (1.0 - {bm25}) - CASE {' '.join(tiers)} ELSE 0.0 END)"
 
 
 def snippet(text_: str | None, q: str, *, width: int = 160) -> str:
