@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -51,9 +51,13 @@ def problem(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:  # a code outside the registry (RFC 9457: then the title is ours)
+        title = "Client Error" if status < 500 else "Server Error"
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
+        "title": title,
         "status": status,
         "detail": detail,
     }
@@ -97,11 +101,28 @@ async def _database_error(_request: Request, exc: Exception) -> Response:
     )
 
 
+async def _data_error(_request: Request, exc: Exception) -> Response:
+    # The database refused a value as data (SQLSTATE class 22: a number out of its column's
+    # range, a NUL in text, ...). Reads and writes only ever hand it what a client sent, so
+    # that value is the client's to change: a 400, as PostgREST answers class 22. The place
+    # that let it through should have refused it by name (a 404 or 422); it is logged so it
+    # can be found, and the database's message is not sent, as it can quote the statement.
+    log.warning("database refused a value: %s", exc.__class__.__name__, exc_info=exc)
+    return problem(
+        400,
+        "A value in the request is outside what the database can store or compare "
+        "(a number too large, or a NUL character in text).",
+    )
+
+
 async def _integrity_error(_request: Request, exc: Exception) -> Response:
     # Two writers raced for the same slug or identity; the loser gets what a later one would.
     log.info("integrity error: %s", exc)
-    return problem(409, "That conflicts with what another request has just written; "
-                   "GET the resource and try again.")
+    return problem(
+        409,
+        "That conflicts with what another request has just written; "
+        "GET the resource and try again.",
+    )
 
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:
@@ -116,4 +137,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(InterfaceError, _database_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected)
