@@ -4,7 +4,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,7 +22,7 @@ _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
 
 class Unauthorized(AppError):
     status = 401
-    headers = {"WWW-Authenticate": "Bearer"}
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
 
 
 def _hash(key: str) -> str:

@@ -1,11 +1,16 @@
 """Engine, session factory and the per-request session dependency."""
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, Engine, Row, Select, create_engine, event
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+
+# Statements and rows of any columns, and anything usable as a column in a query.
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+Column: TypeAlias = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 WRITE_OPTION = "policyfacts_writes"

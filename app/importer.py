@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.errors import Invalid
-from app.models import Article, DataVersion, Indicator, Observation, Sector, utcnow
+from app.models import Article, Base, DataVersion, Indicator, Observation, Sector, utcnow
 from app.schemas import (
     ArticleCreate,
     Bundle,
@@ -441,6 +441,6 @@ def _upsert_observations(
             counts.add(False)
     if inserts:
         # Core, not the ORM's bulk insert: the same executemany, without its per-row work.
-        session.execute(insert(Observation.__table__), inserts)
+        session.execute(insert(Base.metadata.tables["observations"]), inserts)
     if updates:
         session.execute(update(Observation), updates)

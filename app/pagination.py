@@ -16,11 +16,12 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Query, Request
-from sqlalchemy import ColumnElement, Double, Select, cast, func, select, tuple_
+from sqlalchemy import Double, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 from starlette.datastructures import URL
 from starlette.responses import Response
 
+from app.db import AnySelect, Column
 from app.errors import BadRequest, Invalid
 from app.responses import json_response
 
@@ -31,7 +32,7 @@ KeyType = Literal["str", "int", "float", "date", "datetime"]
 class SortKey:
     """A public sort name and the expression it orders by."""
 
-    column: ColumnElement[Any]
+    column: Column
     type: KeyType
 
 
@@ -122,10 +123,10 @@ class Cursors:
 
 def paginate(
     session: Session,
-    statement: Select[Any],
+    statement: AnySelect,
     *,
     sort: Sort,
-    tiebreak: ColumnElement[int],
+    tiebreak: Column,
     limit: int,
     cursor: str | None,
     cursors: Cursors,
@@ -157,7 +158,7 @@ def paginate(
     return Page(rows=rows, total=total or 0, next_cursor=next_cursor)
 
 
-def _comparable(key: SortKey) -> ColumnElement[Any]:
+def _comparable(key: SortKey) -> Column:
     """The sort expression as the page is ordered by, compared on and keeps in its cursor.
 
     A float key is read in double precision: PostgreSQL sends a ``real`` (``ts_rank``'s type)

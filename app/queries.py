@@ -4,11 +4,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, case, func, select
+from sqlalchemy import ColumnElement, case, false, func, select
 from sqlalchemy.orm import Session
 
+from app.db import AnyRow, AnySelect, Column
 from app.models import Article, DataVersion, Indicator, Observation, Sector, indicator_sectors
-from app.schemas import period_bounds
+from app.schemas import is_slug, period_bounds
 
 
 def iso(value: datetime) -> str:
@@ -24,7 +25,7 @@ def quote_column() -> ColumnElement[str]:
     )
 
 
-def observation_select() -> Select[Any]:
+def observation_select() -> AnySelect:
     """Every column an observation needs, joined to its indicator and article."""
     return (
         select(
@@ -48,7 +49,7 @@ def observation_select() -> Select[Any]:
     )
 
 
-def observation_dict(row: Row[Any]) -> dict[str, Any]:
+def observation_dict(row: AnyRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "indicator": row.indicator,
@@ -93,12 +94,16 @@ def observation_filters(
     return conditions
 
 
-def in_sector(
-    column: ColumnElement[int], link_column: Any, link_key: Any, sector: str
-) -> ColumnElement[bool]:
+def is_named(column: Column, slug: str) -> ColumnElement[bool]:
+    """``column`` equals ``slug``; a value that is no slug at all names nothing, and is not
+    sent to a database that might refuse it (PostgreSQL refuses a NUL byte)."""
+    return column == slug if is_slug(slug) else false()
+
+
+def in_sector(column: Column, link_column: Any, link_key: Any, sector: str) -> ColumnElement[bool]:
     """``column`` is linked to the sector with slug ``sector`` through a link table."""
     return column.in_(
-        select(link_key).join(Sector, Sector.id == link_column).where(Sector.slug == sector)
+        select(link_key).join(Sector, Sector.id == link_column).where(is_named(Sector.slug, sector))
     )
 
 

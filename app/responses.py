@@ -2,7 +2,7 @@
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -82,12 +82,18 @@ def json_response(
     return cached(request, content, media_type=_JSON, etag=etag_for(content), headers=headers)
 
 
-def streaming_csv(request: Request, rows: Iterator[bytes], *, etag: str, filename: str) -> Response:
-    """A streamed CSV whose ETag the caller derives from the data version and the query."""
+def streaming_csv(
+    request: Request, rows: Callable[[], Iterator[bytes]], *, etag: str, filename: str
+) -> Response:
+    """A streamed CSV whose ETag the caller derives from the data version and the query.
+
+    ``rows`` is called only when there is a body to send, and before the status is: a query
+    that fails then fails as a problem, not as a stream cut short after a 200.
+    """
     headers = {
         **_validators(request, etag),
         "Content-Disposition": f'attachment; filename="{filename}"',
     }
     if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
-    return StreamingResponse(rows, media_type="text/csv; charset=utf-8", headers=headers)
+    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers=headers)

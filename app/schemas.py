@@ -15,7 +15,8 @@ from pydantic import (
 )
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-PERIOD_PATTERN = r"^\d{4}(?:-Q[1-4]|-(?:0[1-9]|1[0-2]))?$"
+# Years 0001 to 9999 (there is no year 0), then a quarter or a month.
+PERIOD_PATTERN = r"^(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])(?:-Q[1-4]|-(?:0[1-9]|1[0-2]))?$"
 
 SEED_ARTICLE = "china-ushers-in-era-of-technological-prowess-and-thriving-tech-deals"
 
@@ -28,49 +29,49 @@ Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
 class Kind(StrEnum):
     """What an observation is: an outcome, or a goal set in advance."""
 
-    actual = "actual"
-    target = "target"
-    plan = "plan"
-    forecast = "forecast"
+    ACTUAL = "actual"
+    TARGET = "target"
+    PLAN = "plan"
+    FORECAST = "forecast"
 
 
 class Comparator(StrEnum):
     """How the value is stated: "about 5" is approx, "over 66 million" is gt."""
 
-    eq = "eq"
-    approx = "approx"
-    gt = "gt"
-    gte = "gte"
-    lt = "lt"
-    lte = "lte"
+    EQ = "eq"
+    APPROX = "approx"
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
 
 
 class Frequency(StrEnum):
-    annual = "annual"
-    quarterly = "quarterly"
-    monthly = "monthly"
+    ANNUAL = "annual"
+    QUARTERLY = "quarterly"
+    MONTHLY = "monthly"
 
 
 class Better(StrEnum):
     """Which way is good news for an indicator."""
 
-    higher = "higher"
-    lower = "lower"
-    neutral = "neutral"
+    HIGHER = "higher"
+    LOWER = "lower"
+    NEUTRAL = "neutral"
 
 
 class Status(StrEnum):
     """Whether a target was met by its outcome; pending without one."""
 
-    met = "met"
-    missed = "missed"
-    pending = "pending"
+    MET = "met"
+    MISSED = "missed"
+    PENDING = "pending"
 
 
 class ResultType(StrEnum):
-    article = "article"
-    sector = "sector"
-    indicator = "indicator"
+    ARTICLE = "article"
+    SECTOR = "sector"
+    INDICATOR = "indicator"
 
 
 class Out(BaseModel):

@@ -16,7 +16,6 @@ from sqlalchemy import (
     Float,
     FromClause,
     Integer,
-    Table,
     false,
     func,
     literal,
@@ -24,6 +23,8 @@ from sqlalchemy import (
     select,
     text,
 )
+
+from app.models import Base
 
 # The searchable columns of each table and their weight. The migration that builds the FTS5
 # tables and the PostgreSQL GIN indexes uses the same columns, in the same order.
@@ -78,10 +79,11 @@ def pg_document(table: str) -> str:
     return " || ".join(parts)
 
 
-def scores(table: Table, q: str, dialect: str) -> FromClause:
-    """A subquery ``(id, score)`` of the rows of ``table`` that match every word of ``q``."""
+def scores(model: type[Base], q: str, dialect: str) -> FromClause:
+    """A subquery ``(id, score)`` of the rows of ``model`` that match every word of ``q``."""
     terms = words(q)
-    name = table.name
+    name = model.__tablename__
+    table = Base.metadata.tables[name]
     if not terms:
         # Nothing but punctuation: no word to match, so nothing matches.
         return (

@@ -32,36 +32,6 @@ LEAKS = (
 )
 
 
-def on_postgres(reason: str) -> pytest.MarkDecorator:
-    """A known bug outside this module's files, seen on PostgreSQL only; strict, so that the
-    mark fails, and goes, once the bug is fixed."""
-    return pytest.mark.xfail(POSTGRES, reason=reason, strict=True)
-
-
-def known_bug(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(reason=reason, strict=True)
-
-
-# Bugs that live in routers this module does not own; each mark names the request that fails.
-NUL_SLUG = on_postgres(
-    "a NUL in a slug reaches PostgreSQL, which refuses it (DataError, now a 400): the routers "
-    "should read a slug that cannot exist as no match (404, or an empty list)"
-)
-ID_RANGE = on_postgres(
-    "observations.id is INTEGER but the path allows ids up to 2**63-1: PostgreSQL refuses "
-    "2147483648 (DataError, now a 400) where the answer is 404 (or a 422 from a tighter bound)"
-)
-INSTANT_RANGE = known_bug(
-    "routers/articles.py _instant(): a valid timestamp whose UTC instant is outside year "
-    "1..9999 raises OverflowError, a 500; it should be a 422"
-)
-
-YEAR_ZERO = known_bug(
-    "schemas.PERIOD_PATTERN admits year 0000, and period_bounds() then raises ValueError "
-    "(date(0, 1, 1)), a 500; the pattern (or the bounds) should refuse it with a 422"
-)
-
-
 def assert_problem(response: Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM
@@ -100,15 +70,15 @@ NOT_FOUND = [
     "/v1/indicators/no-such-indicator/observations?kind=actual&period_from=2024",
     "/v1/observations/999999",
     "/v1/observations/2147483647",
-    pytest.param("/v1/observations/2147483648", marks=ID_RANGE),
-    pytest.param("/v1/observations/9223372036854775807", marks=ID_RANGE),
+    "/v1/observations/2147483648",
+    "/v1/observations/9223372036854775807",
     "/v1/articles/%C3%A9",
     "/v1/sectors/' OR '1'='1",
     "/v1/indicators/%E2%80%AE",
-    pytest.param("/v1/articles/%00", marks=NUL_SLUG),
-    pytest.param("/v1/sectors/a%00b", marks=NUL_SLUG),
-    pytest.param("/v1/indicators/%00", marks=NUL_SLUG),
-    pytest.param("/v1/indicators/%00/observations", marks=NUL_SLUG),
+    "/v1/articles/%00",
+    "/v1/sectors/a%00b",
+    "/v1/indicators/%00",
+    "/v1/indicators/%00/observations",
     "/v1/no-such-route",
     "/no-such-route",
     "/v1",
@@ -382,10 +352,10 @@ EMPTY = [
     "/v1/targets?sector=no-such-sector",
     "/v1/observations?indicator=%27%20OR%20%271%27%3D%271",
     "/v1/articles?sector=%C3%A9",
-    pytest.param("/v1/articles?sector=%00", marks=NUL_SLUG),
-    pytest.param("/v1/indicators?sector=a%00", marks=NUL_SLUG),
-    pytest.param("/v1/observations?indicator=%00", marks=NUL_SLUG),
-    pytest.param("/v1/targets?sector=%00", marks=NUL_SLUG),
+    "/v1/articles?sector=%00",
+    "/v1/indicators?sector=a%00",
+    "/v1/observations?indicator=%00",
+    "/v1/targets?sector=%00",
 ]
 
 
@@ -401,14 +371,7 @@ def test_a_filter_naming_no_such_slug_matches_nothing(client: TestClient, url: s
     [
         "/v1/observations?indicator=no-such-indicator&format=csv",
         "/v1/observations?article=no-such-article&format=csv",
-        pytest.param(
-            "/v1/observations?article=%00&format=csv",
-            marks=on_postgres(
-                "routers/observations.py streams CSV rows from a query that runs only once the 200 "
-                "and the header are sent: PostgreSQL's refusal of the NUL then breaks the stream "
-                "halfway (RuntimeError: response already started); the query should run first"
-            ),
-        ),
+        "/v1/observations?article=%00&format=csv",
     ],
 )
 def test_csv_of_no_such_slug_is_only_the_header(app: FastAPI, url: str) -> None:
@@ -436,10 +399,10 @@ HOSTILE = [
     "/v1/articles?published_from=0001-01-01",
     "/v1/articles?published_to=9999-12-31",
     "/v1/articles?published_from=0001-01-01T00:00:00Z&published_to=9999-12-31T23:59:59Z",
-    pytest.param("/v1/articles?published_from=0001-01-01T00:00:00%2B14:00", marks=INSTANT_RANGE),
-    pytest.param("/v1/articles?published_to=9999-12-31T23:59:59-14:00", marks=INSTANT_RANGE),
-    pytest.param("/v1/observations?period_from=0000", marks=YEAR_ZERO),
-    pytest.param(f"/v1/indicators/{INDICATOR}/observations?period_to=0000-Q1", marks=YEAR_ZERO),
+    "/v1/articles?published_from=0001-01-01T00:00:00%2B14:00",
+    "/v1/articles?published_to=9999-12-31T23:59:59-14:00",
+    "/v1/observations?period_from=0000",
+    f"/v1/indicators/{INDICATOR}/observations?period_to=0000-Q1",
     "/v1/observations?period_from=0001&period_to=9999-12",
     "/v1/observations?period=9999-Q4",
     "/v1/indicators?limit=1000&cursor=",

@@ -24,26 +24,56 @@ BODY = (
 
 def outcome(indicator: str, value: float, unit: str, text: str, quote: str) -> dict:
     return {
-        "indicator": indicator, "period": "2024", "kind": "actual", "value": value,
-        "comparator": "eq", "unit": unit, "value_text": text,
+        "indicator": indicator,
+        "period": "2024",
+        "kind": "actual",
+        "value": value,
+        "comparator": "eq",
+        "unit": unit,
+        "value_text": text,
         "evidence": {"article": "china-2024-statistics", "quote": quote},
     }
 
 
 BUNDLE = {
-    "articles": [{
-        "slug": "china-2024-statistics", "title": "China's economy grew 5.2 percent in 2024",
-        "published_at": "2025-01-17T10:00:00+08:00", "body": BODY, "sectors": ["macroeconomy"],
-    }],
+    "articles": [
+        {
+            "slug": "china-2024-statistics",
+            "title": "China's economy grew 5.2 percent in 2024",
+            "published_at": "2025-01-17T10:00:00+08:00",
+            "body": BODY,
+            "sectors": ["macroeconomy"],
+        }
+    ],
     "observations": [
-        outcome("chn-gdp-growth", 5.2, "percent", "5.2 percent",
-                "China's economy grew 5.2 percent in 2024, official data showed."),
-        outcome("chn-urban-unemployment-rate", 5.1, "percent", "5.1 percent",
-                "The surveyed urban unemployment rate averaged 5.1 percent over the year."),
-        outcome("chn-new-urban-jobs", 12_560_000, "jobs", "12.56 million new jobs",
-                "Cities created 12.56 million new jobs."),
-        outcome("chn-ultra-long-special-treasury-bonds", 1e12, "CNY", "1 trillion yuan",
-                "The treasury issued 1 trillion yuan of ultra-long special bonds."),
+        outcome(
+            "chn-gdp-growth",
+            5.2,
+            "percent",
+            "5.2 percent",
+            "China's economy grew 5.2 percent in 2024, official data showed.",
+        ),
+        outcome(
+            "chn-urban-unemployment-rate",
+            5.1,
+            "percent",
+            "5.1 percent",
+            "The surveyed urban unemployment rate averaged 5.1 percent over the year.",
+        ),
+        outcome(
+            "chn-new-urban-jobs",
+            12_560_000,
+            "jobs",
+            "12.56 million new jobs",
+            "Cities created 12.56 million new jobs.",
+        ),
+        outcome(
+            "chn-ultra-long-special-treasury-bonds",
+            1e12,
+            "CNY",
+            "1 trillion yuan",
+            "The treasury issued 1 trillion yuan of ultra-long special bonds.",
+        ),
     ],
 }
 
@@ -60,8 +90,9 @@ def test_a_second_article_answers_the_seed_targets(client: TestClient, auth: dic
     assert response.status_code == 200, response.text
     assert response.json()["articles"] == {"created": 1, "updated": 0, "unchanged": 0}
     assert response.json()["observations"] == {"created": 4, "updated": 0, "unchanged": 0}
-    targets = {t["target"]["indicator"]: t
-               for t in client.get("/v1/targets?period=2024").json()["items"]}
+    targets = {
+        t["target"]["indicator"]: t for t in client.get("/v1/targets?period=2024").json()["items"]
+    }
     assert targets["chn-gdp-growth"]["status"] == "met"
     assert targets["chn-urban-unemployment-rate"]["status"] == "met"
     assert targets["chn-new-urban-jobs"]["status"] == "met"
@@ -91,8 +122,7 @@ def test_an_edited_bundle_updates_in_place(client: TestClient, auth: dict) -> No
     assert [o["value"] for o in gdp.json()["items"]] == [5.3]
 
 
-def test_a_bad_bundle_lists_every_error_and_changes_nothing(client: TestClient, auth: dict
-                                                            ) -> None:
+def test_a_bad_bundle_lists_every_error_and_changes_nothing(client: TestClient, auth: dict) -> None:
     before = snapshot(client)
     bad = json.loads(json.dumps(BUNDLE))
     bad["sectors"] = [{"slug": "steel", "name": "Steel"}, {"slug": "steel", "name": "Again"}]
@@ -120,8 +150,11 @@ def test_invalid_items_are_all_listed(client: TestClient, auth: dict) -> None:
     response = client.post("/v1/imports", json=bad, headers=auth)
     assert response.status_code == 422
     locs = {tuple(e["loc"]) for e in response.json()["errors"]}
-    assert {("body", "observations", 0, "period"), ("body", "observations", 2, "kind"),
-            ("body", "articles", 0, "colour")} <= locs
+    assert {
+        ("body", "observations", 0, "period"),
+        ("body", "observations", 2, "kind"),
+        ("body", "articles", 0, "colour"),
+    } <= locs
 
 
 def test_an_error_after_the_first_chunk_undoes_the_whole_file(

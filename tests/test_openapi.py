@@ -5,13 +5,31 @@ import re
 from fastapi.testclient import TestClient
 
 OPERATIONS = {
-    "list_articles", "get_article", "list_sectors", "get_sector", "list_indicators",
-    "get_indicator", "list_indicator_observations", "list_observations", "get_observation",
-    "list_targets", "search", "get_health", "get_readiness",
-    "create_article", "update_article", "delete_article",
-    "create_sector", "update_sector", "delete_sector",
-    "create_indicator", "update_indicator", "delete_indicator",
-    "create_indicator_observation", "update_observation", "delete_observation",
+    "list_articles",
+    "get_article",
+    "list_sectors",
+    "get_sector",
+    "list_indicators",
+    "get_indicator",
+    "list_indicator_observations",
+    "list_observations",
+    "get_observation",
+    "list_targets",
+    "search",
+    "get_health",
+    "get_readiness",
+    "create_article",
+    "update_article",
+    "delete_article",
+    "create_sector",
+    "update_sector",
+    "delete_sector",
+    "create_indicator",
+    "update_indicator",
+    "delete_indicator",
+    "create_indicator_observation",
+    "update_observation",
+    "delete_observation",
     "create_import",
 }
 
@@ -64,9 +82,9 @@ def test_reads_document_etag_and_csv(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
     for path, method, operation in operations(document):
         if path.startswith("/v1/") and method == "get":
-            assert "If-None-Match" in operation["responses"]["200"]["headers"]["ETag"][
-                "description"
-            ]
+            assert (
+                "If-None-Match" in operation["responses"]["200"]["headers"]["ETag"]["description"]
+            )
             assert operation["security"] == []
     for path in ("/v1/observations", "/v1/indicators/{slug}/observations"):
         content = document["paths"][path]["get"]["responses"]["200"]["content"]
@@ -77,7 +95,9 @@ def test_writes_need_the_bearer_key(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
     schemes = document["components"]["securitySchemes"]
     assert schemes["ApiKey"] == {
-        "type": "http", "scheme": "bearer", "description": schemes["ApiKey"]["description"],
+        "type": "http",
+        "scheme": "bearer",
+        "description": schemes["ApiKey"]["description"],
     }
     for path, method, operation in operations(document):
         if method != "get":
@@ -86,7 +106,7 @@ def test_writes_need_the_bearer_key(client: TestClient) -> None:
 
 def test_patches_take_merge_patch_json(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
-    for path, method, operation in operations(document):
+    for _, method, operation in operations(document):
         if method == "patch":
             content = operation["requestBody"]["content"]
             assert {"application/merge-patch+json", "application/json"} <= set(content)

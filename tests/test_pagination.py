@@ -308,7 +308,7 @@ def test_searched_lists_walk_best_first_and_in_every_sort(
     extract: dict[str, Extract],
 ) -> None:
     ids = ids_by_slug(loaded, model)
-    scores = search.scores(model.__table__, WORD, loaded.get_bind().dialect.name)
+    scores = search.scores(model, WORD, loaded.get_bind().dialect.name)
     score_of = dict(loaded.execute(select(scores.c.id, scores.c.score)).all())
     matching = {slug for slug, id_ in ids.items() if id_ in score_of}
     assert len(matching) >= 4
@@ -391,7 +391,7 @@ def test_search_walks_best_first(client: TestClient, loaded: Session) -> None:
     dialect = loaded.get_bind().dialect.name
     score_of: dict[tuple[str, str], float] = {}
     for type_, model in (("article", Article), ("sector", Sector), ("indicator", Indicator)):
-        scores = search.scores(model.__table__, WORD, dialect)
+        scores = search.scores(model, WORD, dialect)
         rows = loaded.execute(
             select(model.slug, scores.c.score).join(scores, scores.c.id == model.id)
         )

@@ -3,15 +3,15 @@
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import Row, delete, func, select
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
-from app.db import SessionDep
-from app.errors import NotFound
+from app.db import AnyRow, SessionDep
+from app.errors import Invalid, NotFound
 from app.importer import bump_version
 from app.models import Article, Observation, article_sectors
 from app.pagination import (
@@ -26,6 +26,7 @@ from app.pagination import (
     paginate,
     sort_description,
 )
+from app.params import ArticleSlug
 from app.queries import in_sector, iso, sector_slugs
 from app.responses import json_response
 from app.schemas import ArticleCreate, ArticleDetail, ArticlePage, ArticleUpdate
@@ -67,7 +68,6 @@ WRITABLE = (
     "sectors",
 )
 
-SlugPath = Annotated[str, Path(max_length=200, description="The article's slug.")]
 Instant = Annotated[
     datetime | date | None,
     Query(description="A date (whole day, UTC) or a timestamp with offset."),
@@ -100,7 +100,7 @@ def _columns() -> tuple[Any, ...]:
     )
 
 
-def _article_dict(row: Row[Any], sectors: list[str]) -> dict[str, Any]:
+def _article_dict(row: AnyRow, sectors: list[str]) -> dict[str, Any]:
     return {
         "slug": row.slug,
         "title": row.title,
@@ -119,13 +119,19 @@ def _article_dict(row: Row[Any], sectors: list[str]) -> dict[str, Any]:
     }
 
 
-def _instant(value: datetime | date, *, end: bool) -> datetime:
+def _instant(value: datetime | date, *, end: bool, name: str) -> datetime:
     """A filter bound as a UTC instant; a date means the whole day, so ``end`` takes its end."""
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return aware.astimezone(UTC)
-    start = datetime.combine(value, time(), tzinfo=UTC)
-    return start + timedelta(days=1) if end else start
+    try:
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+            return aware.astimezone(UTC)
+        start = datetime.combine(value, time(), tzinfo=UTC)
+        return start + timedelta(days=1) if end else start
+    except OverflowError as exc:
+        raise Invalid(
+            f"{name} is outside the years 1 to 9999 once read in UTC.",
+            errors=[{"loc": ["query", name], "msg": "out of range", "type": "datetime_range"}],
+        ) from exc
 
 
 @router.get(
@@ -152,16 +158,18 @@ def list_articles(
             in_sector(Article.id, article_sectors.c.sector_id, article_sectors.c.article_id, sector)
         )
     if published_from is not None:
-        statement = statement.where(Article.published_at >= _instant(published_from, end=False))
+        statement = statement.where(
+            Article.published_at >= _instant(published_from, end=False, name="published_from")
+        )
     if published_to is not None:
-        bound = _instant(published_to, end=True)
+        bound = _instant(published_to, end=True, name="published_to")
         inclusive = isinstance(published_to, datetime)
         statement = statement.where(
             Article.published_at <= bound if inclusive else Article.published_at < bound
         )
     relevance = None
     if q is not None:
-        scores = search.scores(Article.__table__, q, session.get_bind().dialect.name)
+        scores = search.scores(Article, q, session.get_bind().dialect.name)
         statement = statement.join(scores, scores.c.id == Article.id)
         relevance = SortKey(scores.c.score, "float")
     chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=relevance)
@@ -201,7 +209,7 @@ def _found(session: Session, slug: str) -> dict[str, Any]:
 
 
 @router.get("/{slug}", name="get_article", response_model=ArticleDetail)
-def get_article(request: Request, session: SessionDep, slug: SlugPath) -> Response:
+def get_article(request: Request, session: SessionDep, slug: ArticleSlug) -> Response:
     """One article with its full body, which evidence offsets point into."""
     return json_response(request, _found(session, slug))
 
@@ -229,7 +237,7 @@ def create_article(request: Request, session: SessionDep, article: ArticleCreate
     openapi_extra=merge_patch_body("ArticleUpdate"),
 )
 def update_article(
-    request: Request, session: SessionDep, slug: SlugPath, patch: ArticleUpdate
+    request: Request, session: SessionDep, slug: ArticleSlug, patch: ArticleUpdate
 ) -> Response:
     """Change an article with a JSON merge patch; needs `If-Match` with its current ETag."""
     if lock(session, Article, slug=slug) is None:
@@ -249,7 +257,7 @@ def update_article(
 )
 def delete_article(
     session: SessionDep,
-    slug: SlugPath,
+    slug: ArticleSlug,
     cascade: Annotated[
         bool, Query(description="Also delete the observations that cite the article.")
     ] = False,

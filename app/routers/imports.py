@@ -9,7 +9,6 @@ from app.errors import Invalid
 from app.importer import load_bundle
 from app.schemas import Bundle, ImportResult
 
-
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 
 

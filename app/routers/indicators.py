@@ -2,14 +2,14 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import Row, delete, select
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
-from app.db import SessionDep
+from app.db import AnyRow, SessionDep
 from app.errors import NotFound
 from app.importer import bump_version
 from app.models import Indicator, Observation, indicator_sectors
@@ -25,6 +25,7 @@ from app.pagination import (
     paginate,
     sort_description,
 )
+from app.params import IndicatorSlug
 from app.queries import (
     indicator_in_sector,
     latest_observations,
@@ -76,7 +77,6 @@ SORTS = {
 DEFAULT_SORT = "slug"
 WRITABLE = ("slug", "name", "description", "unit", "geography", "frequency", "better", "sectors")
 
-SlugPath = Annotated[str, Path(max_length=200, description="The indicator's slug.")]
 COLUMNS = (
     Indicator.id,
     Indicator.slug,
@@ -89,7 +89,7 @@ COLUMNS = (
 )
 
 
-def _indicator_dicts(session: Session, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+def _indicator_dicts(session: Session, rows: list[AnyRow]) -> list[dict[str, Any]]:
     ids = [row.id for row in rows]
     sectors = sector_slugs(session, indicator_sectors, indicator_sectors.c.indicator_id, ids)
     latest = latest_observations(session, ids)
@@ -138,7 +138,7 @@ def list_indicators(
         statement = statement.where(Indicator.unit == unit)
     relevance = None
     if q is not None:
-        scores = search.scores(Indicator.__table__, q, session.get_bind().dialect.name)
+        scores = search.scores(Indicator, q, session.get_bind().dialect.name)
         statement = statement.join(scores, scores.c.id == Indicator.id)
         relevance = SortKey(scores.c.score, "float")
     chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=relevance)
@@ -177,7 +177,7 @@ def _found(session: Session, slug: str) -> dict[str, Any]:
 
 
 @router.get("/{slug}", name="get_indicator", response_model=IndicatorOut)
-def get_indicator(request: Request, session: SessionDep, slug: SlugPath) -> Response:
+def get_indicator(request: Request, session: SessionDep, slug: IndicatorSlug) -> Response:
     """One indicator with its latest actual and latest target or plan."""
     return json_response(request, _found(session, slug))
 
@@ -205,7 +205,7 @@ def create_indicator(request: Request, session: SessionDep, indicator: Indicator
     openapi_extra=merge_patch_body("IndicatorUpdate"),
 )
 def update_indicator(
-    request: Request, session: SessionDep, slug: SlugPath, patch: IndicatorUpdate
+    request: Request, session: SessionDep, slug: IndicatorSlug, patch: IndicatorUpdate
 ) -> Response:
     """Change an indicator with a JSON merge patch; needs `If-Match` with its current ETag."""
     if lock(session, Indicator, slug=slug) is None:
@@ -225,7 +225,7 @@ def update_indicator(
 )
 def delete_indicator(
     session: SessionDep,
-    slug: SlugPath,
+    slug: IndicatorSlug,
     cascade: Annotated[
         bool, Query(description="Also delete the indicator's observations.")
     ] = False,
@@ -249,7 +249,7 @@ def delete_indicator(
     dependencies=[WriteKey],
 )
 def create_indicator_observation(
-    request: Request, session: SessionDep, slug: SlugPath, observation: ObservationCreate
+    request: Request, session: SessionDep, slug: IndicatorSlug, observation: ObservationCreate
 ) -> Response:
     """Add an observation; its evidence may be a quote alone, found in the article body.
 
@@ -278,7 +278,7 @@ def create_indicator_observation(
 def list_indicator_observations(
     request: Request,
     session: SessionDep,
-    slug: SlugPath,
+    slug: IndicatorSlug,
     kind: Kinds = None,
     period_from: PeriodFrom = None,
     period_to: PeriodTo = None,

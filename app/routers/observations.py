@@ -5,13 +5,13 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import ColumnElement, Select, delete, select
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 
 from app.auth import WriteKey
-from app.db import SessionDep
+from app.db import AnySelect, Column, SessionDep
 from app.errors import Invalid, NotFound
 from app.importer import bump_version, find_quote
 from app.models import Article, Indicator, Observation, utcnow
@@ -26,9 +26,11 @@ from app.pagination import (
     paginate,
     sort_description,
 )
+from app.params import ObservationId
 from app.queries import (
     data_version,
     indicator_in_sector,
+    is_named,
     observation_dict,
     observation_filters,
     observation_select,
@@ -167,8 +169,8 @@ def observation_list(
 def _csv(
     request: Request,
     session: Session,
-    statement: Select[Any],
-    key: ColumnElement[Any],
+    statement: AnySelect,
+    key: Column,
     descending: bool,
     query: str,
     name: str,
@@ -179,11 +181,22 @@ def _csv(
     order = (key.desc(), Observation.id.desc()) if descending else (key, Observation.id)
     factory: sessionmaker[Session] = request.app.state.sessionmaker
     return streaming_csv(
-        request, _rows(factory, statement.order_by(*order)), etag=etag, filename=name
+        request, lambda: _rows(factory, statement.order_by(*order)), etag=etag, filename=name
     )
 
 
-def _rows(factory: sessionmaker[Session], statement: Select[Any]) -> Iterator[bytes]:
+def _rows(factory: sessionmaker[Session], statement: AnySelect) -> Iterator[bytes]:
+    """Runs the query now, then streams its rows as CSV lines, a batch at a time."""
+    session = factory()
+    try:
+        result = session.execute(statement.execution_options(yield_per=CSV_BATCH))
+    except Exception:
+        session.close()
+        raise
+    return _lines(session, result.partitions())
+
+
+def _lines(session: Session, batches: Iterator[Sequence[Any]]) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
 
@@ -195,9 +208,8 @@ def _rows(factory: sessionmaker[Session], statement: Select[Any]) -> Iterator[by
 
     writer.writerow(CSV_COLUMNS)
     yield flush()
-    with factory() as session:
-        result = session.execute(statement.execution_options(yield_per=CSV_BATCH))
-        for batch in result.partitions():
+    try:
+        for batch in batches:
             for row in batch:
                 writer.writerow(
                     (
@@ -216,6 +228,8 @@ def _rows(factory: sessionmaker[Session], statement: Select[Any]) -> Iterator[by
                     )
                 )
             yield flush()
+    finally:
+        session.close()
 
 
 def _number(value: float | None) -> str:
@@ -252,9 +266,9 @@ def list_observations(
         kinds=kind, period=period, period_from=period_from, period_to=period_to
     )
     if indicator is not None:
-        conditions.append(Indicator.slug == indicator)
+        conditions.append(is_named(Indicator.slug, indicator))
     if article is not None:
-        conditions.append(Article.slug == article)
+        conditions.append(is_named(Article.slug, article))
     if sector is not None:
         conditions.append(indicator_in_sector(sector))
     filters = {
@@ -304,9 +318,6 @@ def existing_observation(
     return found
 
 
-IdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="The observation's id.")]
-
-
 def _found(session: Session, observation_id: int) -> dict[str, Any]:
     detail = observation_detail(session, observation_id)
     if detail is None:
@@ -315,7 +326,7 @@ def _found(session: Session, observation_id: int) -> dict[str, Any]:
 
 
 @router.get("/{id}", name="get_observation", response_model=ObservationOut)
-def get_observation(request: Request, session: SessionDep, id: IdPath) -> Response:
+def get_observation(request: Request, session: SessionDep, id: ObservationId) -> Response:
     """One observation with its evidence."""
     return json_response(request, _found(session, id))
 
@@ -328,7 +339,7 @@ def get_observation(request: Request, session: SessionDep, id: IdPath) -> Respon
     openapi_extra=merge_patch_body("ObservationUpdate"),
 )
 def update_observation(
-    request: Request, session: SessionDep, id: IdPath, patch: ObservationUpdate
+    request: Request, session: SessionDep, id: ObservationId, patch: ObservationUpdate
 ) -> Response:
     """Correct an observation with a JSON merge patch; needs `If-Match` with its ETag.
 
@@ -387,7 +398,7 @@ def update_observation(
     status_code=204,
     dependencies=[WriteKey],
 )
-def delete_observation(session: SessionDep, id: IdPath) -> Response:
+def delete_observation(session: SessionDep, id: ObservationId) -> Response:
     """Delete an observation."""
     if lock(session, Observation, id=id) is None:
         raise NotFound(f"No observation with id {id}.")

@@ -3,12 +3,12 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import Integer, Select, literal, select, union_all
+from sqlalchemy import Integer, literal, select, union_all
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
-from app.db import SessionDep
+from app.db import AnySelect, SessionDep
 from app.models import Article, Indicator, Sector
 from app.pagination import (
     CursorParam,
@@ -32,10 +32,10 @@ TYPES: tuple[tuple[str, Any, Any, tuple[Any, ...]], ...] = (
 )
 
 
-def _matches(q: str, dialect: str) -> Select[Any]:
+def _matches(q: str, dialect: str) -> AnySelect:
     parts = []
     for code, (label, model, title, _texts) in enumerate(TYPES):
-        scores = search.scores(model.__table__, q, dialect)
+        scores = search.scores(model, q, dialect)
         parts.append(
             select(
                 literal(label).label("type"),

@@ -2,14 +2,14 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import Row, delete, func, select
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
-from app.db import SessionDep
+from app.db import AnyRow, SessionDep
 from app.errors import NotFound
 from app.importer import bump_version
 from app.models import Article, Indicator, Sector, article_sectors, indicator_sectors
@@ -25,6 +25,7 @@ from app.pagination import (
     paginate,
     sort_description,
 )
+from app.params import SectorSlug
 from app.queries import iso
 from app.responses import json_response
 from app.schemas import SectorCreate, SectorDetail, SectorPage, SectorUpdate
@@ -70,7 +71,7 @@ def _columns() -> tuple[Any, ...]:
     )
 
 
-def _sector_dict(row: Row[Any]) -> dict[str, Any]:
+def _sector_dict(row: AnyRow) -> dict[str, Any]:
     return {
         "slug": row.slug,
         "name": row.name,
@@ -98,7 +99,7 @@ def list_sectors(
     statement = select(*_columns())
     relevance = None
     if q is not None:
-        scores = search.scores(Sector.__table__, q, session.get_bind().dialect.name)
+        scores = search.scores(Sector, q, session.get_bind().dialect.name)
         statement = statement.join(scores, scores.c.id == Sector.id)
         relevance = SortKey(scores.c.score, "float")
     chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=relevance)
@@ -149,11 +150,8 @@ def _found(session: Session, slug: str) -> dict[str, Any]:
     return detail
 
 
-SlugPath = Annotated[str, Path(max_length=200, description="The sector's slug.")]
-
-
 @router.get("/{slug}", name="get_sector", response_model=SectorDetail)
-def get_sector(request: Request, session: SessionDep, slug: SlugPath) -> Response:
+def get_sector(request: Request, session: SessionDep, slug: SectorSlug) -> Response:
     """One sector with the indicators and articles that concern it."""
     return json_response(request, _found(session, slug))
 
@@ -181,7 +179,7 @@ def create_sector(request: Request, session: SessionDep, sector: SectorCreate) -
     openapi_extra=merge_patch_body("SectorUpdate"),
 )
 def update_sector(
-    request: Request, session: SessionDep, slug: SlugPath, patch: SectorUpdate
+    request: Request, session: SessionDep, slug: SectorSlug, patch: SectorUpdate
 ) -> Response:
     """Change a sector with a JSON merge patch; needs `If-Match` with its current ETag."""
     if lock(session, Sector, slug=slug) is None:
@@ -199,7 +197,7 @@ def update_sector(
     status_code=204,
     dependencies=[WriteKey],
 )
-def delete_sector(session: SessionDep, slug: SlugPath) -> Response:
+def delete_sector(session: SessionDep, slug: SectorSlug) -> Response:
     """Delete a sector; articles and indicators simply stop naming it."""
     sector_id = lock(session, Sector, slug=slug)
     if sector_id is None:

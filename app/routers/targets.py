@@ -18,7 +18,7 @@ from app.pagination import (
     page_response,
     paginate,
 )
-from app.queries import indicator_in_sector, observation_dict, observation_select
+from app.queries import indicator_in_sector, is_named, observation_dict, observation_select
 from app.schemas import Period, TargetPage
 from app.targets import __doc__ as STATUS_RULE
 from app.targets import status
@@ -61,7 +61,7 @@ def list_targets(
     if period is not None:
         statement = statement.where(Observation.period == period)
     if indicator is not None:
-        statement = statement.where(Indicator.slug == indicator)
+        statement = statement.where(is_named(Indicator.slug, indicator))
     if sector is not None:
         statement = statement.where(indicator_in_sector(sector))
     chosen = choose_sort(sort, SORTS, default="period", relevance=None)
