@@ -69,7 +69,7 @@ WRITABLE = (
 )
 
 Instant = Annotated[
-    datetime | date | None,
+    date | datetime | None,
     Query(description="A date (whole day, UTC) or a timestamp with offset."),
 ]
 
