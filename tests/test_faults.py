@@ -1,18 +1,25 @@
 """When the database is down: fast 503 problems, /readyz says so, and recovery on its own."""
 
 import contextlib
+import json
+import os
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 from app.config import Settings
 from app.main import create_app
+from bench.data import write_bundle
 from tests.conftest import POSTGRES_URL
+from tests.servers import COMMAND, run, serving
 
 DEAD = "postgresql+psycopg://postgres@127.0.0.1:9/policyfacts"  # nothing listens on port 9
 
@@ -103,3 +110,47 @@ def test_the_service_recovers_when_the_database_comes_back(database_url: str, pr
         proxy.start()
         assert client.get("/readyz").status_code == 200
         assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
+
+
+def test_a_client_that_disconnects_mid_body_changes_nothing(
+    new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    url = new_database()
+    assert run(url, "seed", cwd=tmp_path).returncode == 0
+    key = run(url, "keys", "create", "quitter", cwd=tmp_path).stdout.strip().splitlines()[-1]
+    body = json.dumps({"sectors": [{"slug": "steel", "name": "Steel"}]}).encode()
+    with serving(url, tmp_path) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(
+                b"POST /v1/imports HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                + f"Authorization: Bearer {key}\r\nContent-Length: {len(body) + 100}\r\n\r\n".encode()
+                + body
+            )
+        time.sleep(0.5)
+        assert httpx.get(f"{base}/v1/sectors/steel").status_code == 404
+        assert httpx.get(f"{base}/readyz").status_code == 200
+
+
+def test_a_crash_mid_import_leaves_all_or_nothing(
+    new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    url = new_database()
+    assert run(url, "seed", cwd=tmp_path).returncode == 0
+    bundle = tmp_path / "big.json"
+    write_bundle(bundle, indicators=50, observations=50_000)
+    environment = {**os.environ, "POLICYFACTS_DATABASE_URL": url}
+    process = subprocess.Popen(
+        [*COMMAND, "import", "--quiet", str(bundle)],
+        env=environment,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.5)
+    process.kill()  # SIGKILL: no cleanup, no rollback by the process itself
+    process.wait()
+    with serving(url, tmp_path) as base:
+        total = httpx.get(f"{base}/v1/observations?limit=1").json()["total"]
+        indicators = httpx.get(f"{base}/v1/indicators?limit=1").json()["total"]
+    assert (total, indicators) in {(10, 10), (10 + 50_000, 10 + 50)}
