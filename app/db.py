@@ -70,4 +70,6 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit runs before the response is sent, so a client never hears of
+# a write that has not been committed (the default scope would commit after the response).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.auth import create_key, revoke_key
@@ -341,3 +342,14 @@ def test_delete_a_sector_and_an_observation(client: TestClient, auth: dict) -> N
     assert client.delete(f"/v1/observations/{observation['id']}", headers=auth).status_code == 204
     assert client.get(f"/v1/observations/{observation['id']}").status_code == 404
     assert client.delete("/v1/observations/999999", headers=auth).status_code == 404
+
+
+def test_a_write_whose_commit_fails_is_not_reported_as_done(
+    client: TestClient, auth: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: Session) -> None:
+        raise OperationalError("COMMIT", {}, Exception("the disk is full"))
+
+    monkeypatch.setattr(Session, "commit", refuse)
+    response = client.post("/v1/sectors", headers=auth, json={"slug": "steel", "name": "Steel"})
+    assert response.status_code == 503  # the commit runs before the answer, never after
