@@ -29,6 +29,20 @@ class Settings(BaseSettings):
         description="Origins whose scripts may call the API (JSON list, or comma-separated). "
         "Every origin by default: keys travel in a header, never in cookies.",
     )
+    response_cache: bool = Field(
+        default=True,
+        description="Answer repeated GETs from memory while the data is unchanged.",
+    )
+    cache_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=0, description="Memory for cached answers, per process."
+    )
+    cache_poll_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="How often a process reads the data version: other processes' writes "
+        "are served within this many seconds.",
+    )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest request body accepted (413)."
     )

@@ -5,11 +5,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app import __version__, errors, openapi
+from app.cache import ResponseCache
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.middleware import BodySizeLimit, HeadAsGet
 from app.migrate import head_revision
 from app.pagination import Cursors
+from app.queries import read_data_version
 from app.routers import articles, health, imports, indicators, observations, sectors, targets
 from app.routers import search as search_router
 
@@ -46,6 +48,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
+    if settings.response_cache:
+        app.add_middleware(
+            ResponseCache,
+            read_version=lambda: read_data_version(app.state.sessionmaker),
+            max_bytes=settings.cache_bytes,
+            poll_seconds=settings.cache_poll_seconds,
+        )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

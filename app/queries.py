@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, false, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import AnyRow, AnySelect, Column
 from app.models import Article, DataVersion, Indicator, Observation, Sector, indicator_sectors
@@ -170,3 +170,9 @@ def latest_observations(
 def data_version(session: Session) -> int:
     """The count of committed writes, shared by every process on the database."""
     return session.scalar(select(DataVersion.version).where(DataVersion.id == 1)) or 0
+
+
+def read_data_version(factory: sessionmaker[Session]) -> int:
+    """The data version, read in a session of its own."""
+    with factory() as session:
+        return data_version(session)

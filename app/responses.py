@@ -21,7 +21,7 @@ def etag_for(content: bytes) -> str:
 _ENTITY_TAG = re.compile(r'[\s,]*(?:W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
 
 
-def _matches(if_none_match: list[str], etag: str) -> bool:
+def matches(if_none_match: list[str], etag: str) -> bool:
     """Whether ``If-None-Match`` (every field line of it) names ``etag`` or is ``*``.
 
     If-None-Match compares weakly (RFC 9110 13.1.2): ``W/"x"`` matches ``"x"``. A field that
@@ -54,7 +54,7 @@ def _validators(request: Request, etag: str) -> dict[str, str]:
 
 def _not_modified(request: Request, etag: str) -> bool:
     # Only a GET or HEAD is answered 304; for other methods a match is the writer's business.
-    return request.method in ("GET", "HEAD") and _matches(
+    return request.method in ("GET", "HEAD") and matches(
         request.headers.getlist("if-none-match"), etag
     )
 

@@ -86,7 +86,9 @@ def connection(engine: Engine) -> Iterator[Connection]:
 @pytest.fixture
 def app(database_url: str, connection: Connection) -> FastAPI:
     """The real app, its sessions bound to the test's connection (so its writes roll back)."""
-    application = create_app(Settings(database_url=database_url))
+    # The response cache reads the data version on every request here, so that no answer
+    # it keeps outlives a change a test makes, by HTTP or straight through a session.
+    application = create_app(Settings(database_url=database_url, cache_poll_seconds=0))
     application.state.engine.dispose()
     application.state.sessionmaker = sessionmaker(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False

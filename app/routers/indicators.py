@@ -288,9 +288,7 @@ def list_indicator_observations(
     format: Format = None,
 ) -> Response:
     """The indicator's observations over time; `format=csv` streams all of them."""
-    indicator_id = _indicator_id(session, slug)
     conditions = observation_filters(kinds=kind, period_from=period_from, period_to=period_to)
-    conditions.append(Observation.indicator_id == indicator_id)
     filters = {"kind": kind, "period_from": period_from, "period_to": period_to}
     return observation_list(
         request,
@@ -301,5 +299,6 @@ def list_indicator_observations(
         limit=limit,
         cursor=cursor,
         csv_name=f"{slug}.csv",
+        indicator=slug,
         as_csv=wants_csv(request, format),
     )

@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from app.auth import WriteKey
-from app.db import AnySelect, Column, SessionDep
+from app.db import AnySelect, SessionDep
 from app.errors import Invalid, NotFound
 from app.importer import bump_version, find_quote
 from app.models import Article, Indicator, Observation, utcnow
@@ -144,15 +144,26 @@ def observation_list(
     cursor: str | None,
     csv_name: str,
     as_csv: bool,
+    indicator: str | None = None,
 ) -> Response:
-    """A page of observations, or all of them as CSV, for both observation list endpoints."""
+    """A page of observations, or all of them as CSV, for both observation list endpoints.
+
+    ``indicator``, when given, must exist (a 404 otherwise) and the list is its series.
+    """
+    if indicator is not None:
+        conditions = [*conditions, Indicator.slug == indicator]
     statement = observation_select().where(*conditions)
     chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=None)
     query = fingerprint({"path": request.url.path, **filters})
     if as_csv:
-        return _csv(
-            request, session, statement, chosen.key.column, chosen.descending, query, csv_name
+        key, tiebreak = chosen.key.column, Observation.id
+        ordered = (
+            statement.order_by(key.desc(), tiebreak.desc())
+            if chosen.descending
+            else statement.order_by(key, tiebreak)
         )
+        return _csv(request, ordered, query, csv_name, indicator)
+    _require_indicator(session, indicator)
     page = paginate(
         session,
         statement,
@@ -166,33 +177,40 @@ def observation_list(
     return page_response(request, page, [observation_dict(row) for row in page.rows])
 
 
+def _require_indicator(session: Session, slug: str | None) -> None:
+    if (
+        slug is not None
+        and session.scalar(select(Indicator.id).where(Indicator.slug == slug)) is None
+    ):
+        raise NotFound(f"No indicator with slug {slug!r}.")
+
+
 def _csv(
-    request: Request,
-    session: Session,
-    statement: AnySelect,
-    key: Column,
-    descending: bool,
-    query: str,
-    name: str,
+    request: Request, statement: AnySelect, query: str, name: str, indicator: str | None
 ) -> Response:
-    # Every process bumps the data version when it writes, so the tag changes with the data.
-    version = data_version(session)
-    etag = etag_for(f"csv:{version}:{query}:{request.url.query}".encode())
-    order = (key.desc(), Observation.id.desc()) if descending else (key, Observation.id)
+    """Every row as CSV, streamed from a session of its own that lives as long as the stream
+    (the request's session is done before the first byte is sent)."""
     factory: sessionmaker[Session] = request.app.state.sessionmaker
-    return streaming_csv(
-        request, lambda: _rows(factory, statement.order_by(*order)), etag=etag, filename=name
-    )
-
-
-def _rows(factory: sessionmaker[Session], statement: AnySelect) -> Iterator[bytes]:
-    """Runs the query now, then streams its rows as CSV lines, a batch at a time."""
     session = factory()
     try:
-        result = session.execute(statement.execution_options(yield_per=CSV_BATCH))
-    except Exception:
+        _require_indicator(session, indicator)
+        # Every process bumps the data version when it writes: the tag changes with the data.
+        version = data_version(session)
+        etag = etag_for(f"csv:{version}:{query}:{request.url.query}".encode())
+        response = streaming_csv(
+            request, lambda: _rows(session, statement), etag=etag, filename=name
+        )
+    except BaseException:
         session.close()
         raise
+    if not isinstance(response, StreamingResponse):
+        session.close()  # a 304: nothing to stream
+    return response
+
+
+def _rows(session: Session, statement: AnySelect) -> Iterator[bytes]:
+    """Runs the query now, then streams its rows as CSV lines, a batch at a time."""
+    result = session.execute(statement.execution_options(yield_per=CSV_BATCH))
     return _lines(session, result.partitions())
 
 

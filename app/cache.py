@@ -1,0 +1,174 @@
+"""A response cache in front of the framework: repeated GETs are answered from memory,
+before routing, validation and the database, while the data is unchanged.
+
+Freshness: every committed write bumps the ``data_version`` row (app.importer.bump_version).
+A process reads that row when a cached answer is asked for and its last reading is older
+than ``poll_seconds`` (half a second by default), and serves an answer from the cache only
+if it was made at the version last read. So a write made by another process is served
+within ``poll_seconds``, inside the one second API.md promises; the process that made the
+write drops its cache at once. A 304 from the cache is only ever for the ETag of the very
+answer the cache would send.
+"""
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.responses import matches
+
+MAX_ENTRY_BYTES = 1 << 20
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Key = tuple[str, bytes, bytes]  # path, query string, Accept
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    version: int
+    etag: str
+    headers: list[tuple[bytes, bytes]]
+    not_modified_headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+class ResponseCache:
+    """ASGI middleware: the cached answer to a GET of ``/v1/...``, or the app's, stored."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        read_version: Callable[[], int],
+        max_bytes: int,
+        poll_seconds: float,
+    ) -> None:
+        self.app = app
+        self.read_version = read_version
+        self.max_bytes = max_bytes
+        self.poll_seconds = poll_seconds
+        self.entries: OrderedDict[Key, Entry] = OrderedDict()
+        self.size = 0
+        self.version = -1  # -1: unknown (never read, or the database did not answer)
+        self.read_at = float("-inf")
+        self.lock = asyncio.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in WRITES:
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                # This process may just have written: forget what it knew, at once.
+                self.clear()
+            return
+        if scope["method"] != "GET" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        await self.refresh()
+        key = (scope["path"], scope["query_string"], _header(scope, b"accept"))
+        entry = self.entries.get(key)
+        if entry is not None and entry.version == self.version >= 0:
+            self.entries.move_to_end(key)
+            await self.send_entry(scope, send, entry)
+            return
+        await self.app(scope, receive, self.storing(send, key, self.version))
+
+    async def refresh(self) -> None:
+        """Read the data version when the last reading is older than ``poll_seconds``."""
+        if time.monotonic() - self.read_at < self.poll_seconds:
+            return
+        async with self.lock:  # one reading for all the requests that wait for it
+            if time.monotonic() - self.read_at < self.poll_seconds:
+                return
+            started = time.monotonic()
+            try:
+                version = await asyncio.to_thread(self.read_version)
+            except Exception:
+                version = -1  # no answer: serve nothing from the cache until there is one
+            if version != self.version:
+                self.clear()
+                self.version = version
+            self.read_at = started
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.size = 0
+        self.read_at = float("-inf")
+
+    async def send_entry(self, scope: Scope, send: Send, entry: Entry) -> None:
+        if matches(_header_lines(scope, b"if-none-match"), entry.etag):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 304,
+                    "headers": entry.not_modified_headers,
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": entry.headers})
+        await send({"type": "http.response.body", "body": entry.body})
+
+    def storing(self, send: Send, key: Key, version: int) -> Send:
+        """``send``, keeping a copy of a whole 200 JSON answer with an ETag."""
+        status = 0
+        headers: list[tuple[bytes, bytes]] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                # A copy as the app made them: middleware further out edits them in place.
+                status, headers = message["status"], list(message.get("headers", []))
+            elif (
+                message["type"] == "http.response.body"
+                and status == 200
+                and not message.get("more_body", False)
+                and version >= 0
+            ):
+                self.store(key, version, headers, message.get("body", b""))
+            await send(message)
+
+        return capture
+
+    def store(
+        self, key: Key, version: int, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> None:
+        fields = dict(headers)
+        etag = fields.get(b"etag")
+        if etag is None or not fields.get(b"content-type", b"").startswith(b"application/json"):
+            return
+        if len(body) > MAX_ENTRY_BYTES or version != self.version:
+            return
+        kept = (b"etag", b"cache-control", b"vary")
+        entry = Entry(
+            version=version,
+            etag=etag.decode("latin-1"),
+            headers=list(headers),
+            not_modified_headers=[(k, v) for k, v in headers if k in kept],
+            body=body,
+        )
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.size -= len(old.body)
+        self.entries[key] = entry
+        self.size += len(body)
+        while self.size > self.max_bytes and self.entries:
+            _, evicted = self.entries.popitem(last=False)
+            self.size -= len(evicted.body)
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return b""
+
+
+def _header_lines(scope: Scope, name: bytes) -> list[str]:
+    return [v.decode("latin-1") for k, v in scope["headers"] if k == name]

@@ -1,0 +1,105 @@
+"""The response cache: repeated GETs skip the database, and no change outlives it."""
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, event
+from sqlalchemy.orm import Session
+
+from app.cli import seed_bundle
+from app.config import Settings
+from app.importer import load_bundle
+from app.main import create_app
+from tests.servers import run, serving
+
+URL = "/v1/indicators/chn-gdp-growth"
+
+
+@pytest.fixture
+def statements(connection: Connection) -> Iterator[list[str]]:
+    """The SQL the app sends on the test's connection."""
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT"):  # not the test's savepoints around each session
+            sent.append(statement)
+
+    event.listen(connection, "before_cursor_execute", record)
+    yield sent
+    event.remove(connection, "before_cursor_execute", record)
+
+
+def test_a_repeated_get_reads_only_the_data_version(
+    client: TestClient, statements: list[str]
+) -> None:
+    first = client.get(URL)
+    asked = len(statements)
+    second = client.get(URL)
+    assert second.content == first.content and second.headers["etag"] == first.headers["etag"]
+    assert len(statements) - asked == 1  # the version; nothing else
+    assert "data_version" in statements[-1]
+    assert client.get(URL, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+
+
+def test_a_change_made_around_the_api_is_served_at_once(
+    client: TestClient, session: Session
+) -> None:
+    before = client.get(URL)
+    bundle = seed_bundle()
+    bundle.indicators[1].name = "Real GDP growth"  # chn-gdp-growth is the second
+    assert bundle.indicators[1].slug == "chn-gdp-growth"
+    load_bundle(session, bundle)
+    session.flush()
+    after = client.get(URL, headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.json()["name"] == "Real GDP growth"
+
+
+def test_the_cache_can_be_turned_off(
+    database_url: str, connection: Connection, statements: list[str]
+) -> None:
+    app = create_app(Settings(database_url=database_url, response_cache=False))
+    from sqlalchemy.orm import sessionmaker
+
+    app.state.sessionmaker = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+    with TestClient(app) as client:
+        client.get(URL)
+        asked = len(statements)
+        client.get(URL)
+        assert len(statements) - asked > 1
+
+
+def test_writes_by_another_process_are_served_within_a_second(
+    new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    url = new_database()
+    assert run(url, "seed", cwd=tmp_path).returncode == 0
+    key = run(url, "keys", "create", "editor", cwd=tmp_path).stdout.strip().splitlines()[-1]
+    with serving(url, tmp_path, workers=2) as base, httpx.Client(base_url=base) as client:
+        # Warm both workers' caches (connections are spread over the workers).
+        for _ in range(20):
+            with httpx.Client(base_url=base) as fresh:
+                old = fresh.get(URL)
+        etag = old.headers["etag"]
+        written = client.patch(
+            URL,
+            json={"name": "Real GDP growth"},
+            headers={"Authorization": f"Bearer {key}", "If-Match": etag},
+        )
+        assert written.status_code == 200
+        done = time.monotonic()
+        seen: Counter[str] = Counter()
+        while time.monotonic() - done < 1.5:
+            with httpx.Client(base_url=base) as fresh:  # a new connection: any worker
+                answer = fresh.get(URL, headers={"If-None-Match": etag})
+            late = time.monotonic() - done > 1.0
+            if late:
+                assert answer.status_code == 200, "a stale 304 more than a second after"
+                assert answer.json()["name"] == "Real GDP growth"
+            seen["late" if late else "early"] += 1
+        assert seen["late"] > 0
