@@ -10,7 +10,7 @@ from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.middleware import BodySizeLimit, HeadAsGet
 from app.migrate import head_revision
-from app.pagination import Cursors
+from app.pagination import Cursors, Totals
 from app.queries import read_data_version
 from app.routers import articles, health, imports, indicators, observations, sectors, targets
 from app.routers import search as search_router
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.cursors = Cursors(settings.cursor_secret)
+    app.state.totals = Totals()
     app.state.head_revision = head_revision()
 
     errors.install(app)

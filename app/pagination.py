@@ -9,6 +9,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,6 +24,7 @@ from starlette.responses import Response
 
 from app.db import AnySelect, Column
 from app.errors import BadRequest, Invalid
+from app.queries import data_version
 from app.responses import json_response
 
 KeyType = Literal["str", "int", "float", "date", "datetime"]
@@ -73,6 +75,19 @@ def choose_sort(
     return parse_sort(default, keys)
 
 
+def sort_query(keys: Iterable[str]) -> Any:
+    """The ``sort`` parameter of a list: its names are an enum in the document, so clients and
+    generated SDKs know them; choose_sort checks the value and answers the 422 naming them."""
+    names = [name for key in keys for name in (key, f"-{key}")]
+
+    def document(schema: dict[str, Any]) -> None:
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") == "string":
+                branch["enum"] = names
+
+    return Query(max_length=100, json_schema_extra=document)
+
+
 def sort_description(keys: Iterable[str], default: str) -> str:
     names = ", ".join(f"`{k}`" for k in keys)
     return f"Sort by {names}; prefix `-` for descending. Default `{default}`."
@@ -121,6 +136,29 @@ class Cursors:
             ) from exc
 
 
+class Totals:
+    """Exact totals, counted once per query and data version, not on every page.
+
+    A count over a million rows costs milliseconds; the ``data_version`` row, read first,
+    says whether the one counted before still holds.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self.counts: OrderedDict[tuple[str, int], int] = OrderedDict()
+
+    def count(self, session: Session, statement: AnySelect, *, query: str) -> int:
+        key = (query, data_version(session))
+        total = self.counts.get(key)
+        if total is None:
+            counting = select(func.count()).select_from(statement.order_by(None).subquery())
+            total = session.scalar(counting) or 0
+            self.counts[key] = total
+            if len(self.counts) > self.max_entries:
+                self.counts.popitem(last=False)
+        return total
+
+
 def paginate(
     session: Session,
     statement: AnySelect,
@@ -130,6 +168,7 @@ def paginate(
     limit: int,
     cursor: str | None,
     cursors: Cursors,
+    totals: Totals,
     query: str,
 ) -> Page:
     """One page of ``statement`` in ``sort`` order, after ``cursor``, with the exact total.
@@ -137,11 +176,13 @@ def paginate(
     ``statement`` selects whatever the page needs; the sort key and ``tiebreak`` (a unique
     column) are added to it, and the page is found by comparing them, never by OFFSET.
     """
-    total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
     key = _comparable(sort.key)
     keyed = statement.add_columns(key.label("_sort_key"), tiebreak.label("_sort_id"))
+    last = None
     if cursor is not None:
         last = cursors.decode(cursor, sort=sort, query=query, types=(sort.key.type, "int"))
+    total = totals.count(session, statement, query=query)
+    if last is not None:
         after = tuple_(key, tiebreak)
         bound = tuple_(*last)
         keyed = keyed.where(after < bound if sort.descending else after > bound)
@@ -232,6 +273,11 @@ def page_response(request: Request, page: Page, items: list[dict[str, Any]]) -> 
     """The list envelope of API.md, with its ``Link`` header."""
     body = {"items": items, "total": page.total, "next_cursor": page.next_cursor}
     return json_response(request, body, headers=next_link(request.url, page.next_cursor))
+
+
+def totals(request: Request) -> Totals:
+    counter: Totals = request.app.state.totals
+    return counter
 
 
 def cursors(request: Request) -> Cursors:

@@ -15,6 +15,7 @@ from app.cli import seed_bundle
 from app.config import Settings
 from app.importer import load_bundle
 from app.main import create_app
+from app.schemas import Bundle
 from tests.servers import run, serving
 
 URL = "/v1/indicators/chn-gdp-growth"
@@ -103,3 +104,18 @@ def test_writes_by_another_process_are_served_within_a_second(
                 assert answer.json()["name"] == "Real GDP growth"
             seen["late" if late else "early"] += 1
         assert seen["late"] > 0
+
+
+def test_a_total_is_counted_once_per_query_and_data_version(
+    client: TestClient, session: Session, statements: list[str]
+) -> None:
+    first = client.get("/v1/sectors?limit=5").json()
+    counted = sum(s.startswith("SELECT count(*)") for s in statements)
+    assert counted == 1
+    second = client.get(f"/v1/sectors?limit=5&cursor={first['next_cursor']}").json()
+    assert second["total"] == first["total"]
+    assert sum(s.startswith("SELECT count(*)") for s in statements) == counted  # no recount
+    load_bundle(session, Bundle.model_validate({"sectors": [{"slug": "steel", "name": "S"}]}))
+    session.flush()
+    third = client.get("/v1/sectors?limit=5").json()
+    assert third["total"] == first["total"] + 1

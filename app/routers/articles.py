@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BeforeValidator
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -25,11 +26,13 @@ from app.pagination import (
     page_response,
     paginate,
     sort_description,
+    sort_query,
+    totals,
 )
 from app.params import ArticleSlug
 from app.queries import in_sector, iso, sector_slugs
 from app.responses import json_response
-from app.schemas import ArticleCreate, ArticleDetail, ArticlePage, ArticleUpdate
+from app.schemas import ArticleCreate, ArticleDetail, ArticlePage, ArticleUpdate, iso_8601
 from app.writes import (
     Conflict,
     apply_patch,
@@ -70,6 +73,7 @@ WRITABLE = (
 
 Instant = Annotated[
     date | datetime | None,
+    BeforeValidator(iso_8601),
     Query(description="A date (whole day, UTC) or a timestamp with offset."),
 ]
 
@@ -147,7 +151,7 @@ def list_articles(
     sector: Annotated[str | None, Query(max_length=200, description="Sector slug.")] = None,
     published_from: Instant = None,
     published_to: Instant = None,
-    sort: Annotated[str | None, Query(max_length=100)] = None,
+    sort: Annotated[str | None, sort_query(SORTS)] = None,
     limit: Limit = 20,
     cursor: CursorParam = None,
 ) -> Response:
@@ -182,6 +186,7 @@ def list_articles(
         limit=limit,
         cursor=cursor,
         cursors=cursors(request),
+        totals=totals(request),
         query=fingerprint({"path": "articles", **filters}),
     )
     slugs = sector_slugs(

@@ -24,6 +24,8 @@ from app.pagination import (
     page_response,
     paginate,
     sort_description,
+    sort_query,
+    totals,
 )
 from app.params import IndicatorSlug
 from app.queries import (
@@ -124,7 +126,7 @@ def list_indicators(
         str | None, Query(max_length=3, description="ISO 3166-1 alpha-3, e.g. `CHN`.")
     ] = None,
     unit: Annotated[str | None, Query(max_length=40, description="e.g. `percent`, `CNY`.")] = None,
-    sort: SortParam = None,
+    sort: Annotated[str | None, sort_query(SORTS)] = None,
     limit: Limit = 20,
     cursor: CursorParam = None,
 ) -> Response:
@@ -151,6 +153,7 @@ def list_indicators(
         limit=limit,
         cursor=cursor,
         cursors=cursors(request),
+        totals=totals(request),
         query=fingerprint({"path": "indicators", **filters}),
     )
     return page_response(request, page, _indicator_dicts(session, page.rows))

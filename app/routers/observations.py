@@ -25,6 +25,8 @@ from app.pagination import (
     page_response,
     paginate,
     sort_description,
+    sort_query,
+    totals,
 )
 from app.params import ObservationId
 from app.queries import (
@@ -93,7 +95,7 @@ Format = Annotated[
     Literal["json", "csv"] | None,
     Query(description="`csv` streams every matching row (also `Accept: text/csv`)."),
 ]
-SortParam = Annotated[str | None, Query(max_length=100)]
+SortParam = Annotated[str | None, sort_query(SORTS)]
 
 
 def wants_csv(request: Request, format_: str | None) -> bool:
@@ -172,6 +174,7 @@ def observation_list(
         limit=limit,
         cursor=cursor,
         cursors=cursors(request),
+        totals=totals(request),
         query=query,
     )
     return page_response(request, page, [observation_dict(row) for row in page.rows])

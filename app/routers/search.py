@@ -19,6 +19,7 @@ from app.pagination import (
     fingerprint,
     page_response,
     paginate,
+    totals,
 )
 from app.schemas import SearchPage
 
@@ -77,6 +78,7 @@ def search_all(
         limit=limit,
         cursor=cursor,
         cursors=cursors(request),
+        totals=totals(request),
         query=fingerprint({"path": "search", "q": q}),
     )
     texts = _texts(session, page.rows)

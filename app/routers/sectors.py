@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -24,6 +24,8 @@ from app.pagination import (
     page_response,
     paginate,
     sort_description,
+    sort_query,
+    totals,
 )
 from app.params import SectorSlug
 from app.queries import iso
@@ -91,7 +93,7 @@ def list_sectors(
     request: Request,
     session: SessionDep,
     q: SearchText = None,
-    sort: Annotated[str | None, Query(max_length=100)] = None,
+    sort: Annotated[str | None, sort_query(SORTS)] = None,
     limit: Limit = 20,
     cursor: CursorParam = None,
 ) -> Response:
@@ -111,6 +113,7 @@ def list_sectors(
         limit=limit,
         cursor=cursor,
         cursors=cursors(request),
+        totals=totals(request),
         query=fingerprint({"path": "sectors", "q": q}),
     )
     return page_response(request, page, [_sector_dict(row) for row in page.rows])

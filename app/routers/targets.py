@@ -17,6 +17,8 @@ from app.pagination import (
     fingerprint,
     page_response,
     paginate,
+    sort_query,
+    totals,
 )
 from app.queries import indicator_in_sector, is_named, observation_dict, observation_select
 from app.schemas import Period, TargetPage
@@ -48,7 +50,7 @@ def list_targets(
     period: Annotated[Period | None, Query(description="Exactly this period.")] = None,
     indicator: Annotated[str | None, Query(max_length=200, description="Indicator slug.")] = None,
     sector: Annotated[str | None, Query(max_length=200, description="Sector slug.")] = None,
-    sort: Annotated[str | None, Query(max_length=100)] = None,
+    sort: Annotated[str | None, sort_query(SORTS)] = None,
     limit: Limit = 20,
     cursor: CursorParam = None,
 ) -> Response:
@@ -74,6 +76,7 @@ def list_targets(
         limit=limit,
         cursor=cursor,
         cursors=cursors(request),
+        totals=totals(request),
         query=fingerprint(filters),
     )
     outcomes = _outcomes(session, {(row.indicator_id, row.period) for row in page.rows})
