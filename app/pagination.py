@@ -152,7 +152,7 @@ class Totals:
         total = self.counts.get(key)
         if total is None:
             counting = select(func.count()).select_from(statement.order_by(None).subquery())
-            total = session.scalar(counting) or 0
+            total = session.connection().scalar(counting) or 0
             self.counts[key] = total
             if len(self.counts) > self.max_entries:
                 self.counts.popitem(last=False)
@@ -190,7 +190,7 @@ def paginate(
         keyed = keyed.order_by(key.desc(), tiebreak.desc())
     else:
         keyed = keyed.order_by(key.asc(), tiebreak.asc())
-    rows = list(session.execute(keyed.limit(limit + 1)))
+    rows = list(session.connection().execute(keyed.limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

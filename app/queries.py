@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, false, func, select
+from sqlalchemy import ColumnElement, bindparam, case, false, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import AnyRow, AnySelect, Column
@@ -26,27 +26,34 @@ def quote_column() -> ColumnElement[str]:
 
 
 def observation_select() -> AnySelect:
-    """Every column an observation needs, joined to its indicator and article."""
-    return (
-        select(
-            Observation.id,
-            Indicator.slug.label("indicator"),
-            Observation.period,
-            Observation.kind,
-            Observation.value,
-            Observation.comparator,
-            Observation.unit,
-            Observation.value_text,
-            Article.slug.label("article"),
-            quote_column().label("quote"),
-            Observation.quote_start,
-            Observation.quote_end,
-            Observation.created_at,
-            Observation.updated_at,
-        )
-        .join(Indicator, Indicator.id == Observation.indicator_id)
-        .join(Article, Article.id == Observation.article_id)
+    """Every column an observation needs, joined to its indicator and article.
+
+    Built once: making a statement costs SQLAlchemy more than running it on SQLite does, so
+    the statements of the hot paths are module constants that callers refine.
+    """
+    return _OBSERVATIONS
+
+
+_OBSERVATIONS: AnySelect = (
+    select(
+        Observation.id,
+        Indicator.slug.label("indicator"),
+        Observation.period,
+        Observation.kind,
+        Observation.value,
+        Observation.comparator,
+        Observation.unit,
+        Observation.value_text,
+        Article.slug.label("article"),
+        quote_column().label("quote"),
+        Observation.quote_start,
+        Observation.quote_end,
+        Observation.created_at,
+        Observation.updated_at,
     )
+    .join(Indicator, Indicator.id == Observation.indicator_id)
+    .join(Article, Article.id == Observation.article_id)
+)
 
 
 def observation_dict(row: AnyRow) -> dict[str, Any]:
@@ -121,25 +128,23 @@ def sector_slugs(
     result: dict[int, list[str]] = {owner: [] for owner in ids}
     if not ids:
         return result
-    rows = session.execute(
-        select(owner_key, Sector.slug)
-        .join(Sector, Sector.id == link.c.sector_id)
-        .where(owner_key.in_(ids))
-        .order_by(owner_key, Sector.slug)
-    )
-    for owner, slug in rows:
+    statement = _SECTOR_SLUGS.get(link.name)
+    if statement is None:
+        statement = _SECTOR_SLUGS[link.name] = (
+            select(owner_key, Sector.slug)
+            .join(Sector, Sector.id == link.c.sector_id)
+            .where(owner_key.in_(bindparam("ids", expanding=True)))
+            .order_by(owner_key, Sector.slug)
+        )
+    for owner, slug in session.connection().execute(statement, {"ids": ids}):
         result[owner].append(slug)
     return result
 
 
-def latest_observations(
-    session: Session, indicator_ids: Iterable[int]
-) -> dict[int, dict[str, Any]]:
-    """For each indicator, its most recent actual and its most recent target or plan."""
-    ids = list(indicator_ids)
-    latest: dict[int, dict[str, Any]] = {i: {"actual": None, "target": None} for i in ids}
-    if not ids:
-        return latest
+_SECTOR_SLUGS: dict[str, AnySelect] = {}
+
+
+def _latest_statement() -> AnySelect:
     role = case((Observation.kind == "actual", "actual"), else_="target")
     ranked = (
         observation_select()
@@ -158,18 +163,36 @@ def latest_observations(
             .label("rank"),
         )
         .where(
-            Observation.indicator_id.in_(ids), Observation.kind.in_(("actual", "target", "plan"))
+            Observation.indicator_id.in_(bindparam("ids", expanding=True)),
+            Observation.kind.in_(("actual", "target", "plan")),
         )
         .subquery()
     )
-    for row in session.execute(select(ranked).where(ranked.c.rank == 1)):
+    return select(ranked).where(ranked.c.rank == 1)
+
+
+_LATEST = _latest_statement()
+
+
+def latest_observations(
+    session: Session, indicator_ids: Iterable[int]
+) -> dict[int, dict[str, Any]]:
+    """For each indicator, its most recent actual and its most recent target or plan."""
+    ids = list(indicator_ids)
+    latest: dict[int, dict[str, Any]] = {i: {"actual": None, "target": None} for i in ids}
+    if not ids:
+        return latest
+    for row in session.connection().execute(_LATEST, {"ids": ids}):
         latest[row.indicator_id][row.role] = observation_dict(row)
     return latest
 
 
+_DATA_VERSION = select(DataVersion.version).where(DataVersion.id == 1)
+
+
 def data_version(session: Session) -> int:
     """The count of committed writes, shared by every process on the database."""
-    return session.scalar(select(DataVersion.version).where(DataVersion.id == 1)) or 0
+    return session.connection().scalar(_DATA_VERSION) or 0
 
 
 def read_data_version(factory: sessionmaker[Session]) -> int:

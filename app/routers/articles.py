@@ -197,9 +197,11 @@ def list_articles(
 
 def article_detail(session: Session, slug: str) -> dict[str, Any] | None:
     """The article as ``GET /v1/articles/{slug}`` shows it."""
-    row = session.execute(
-        select(*_columns(), Article.body).where(Article.slug == slug)
-    ).one_or_none()
+    row = (
+        session.connection()
+        .execute(select(*_columns(), Article.body).where(Article.slug == slug))
+        .one_or_none()
+    )
     if row is None:
         return None
     slugs = sector_slugs(session, article_sectors, article_sectors.c.article_id, [row.id])

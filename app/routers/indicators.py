@@ -160,7 +160,7 @@ def list_indicators(
 
 
 def _indicator_id(session: Session, slug: str) -> int:
-    found = session.scalar(select(Indicator.id).where(Indicator.slug == slug))
+    found = session.connection().scalar(select(Indicator.id).where(Indicator.slug == slug))
     if found is None:
         raise NotFound(f"No indicator with slug {slug!r}.")
     return found
@@ -168,7 +168,7 @@ def _indicator_id(session: Session, slug: str) -> int:
 
 def indicator_detail(session: Session, slug: str) -> dict[str, Any] | None:
     """The indicator as ``GET /v1/indicators/{slug}`` shows it."""
-    row = session.execute(select(*COLUMNS).where(Indicator.slug == slug)).one_or_none()
+    row = session.connection().execute(select(*COLUMNS).where(Indicator.slug == slug)).one_or_none()
     return None if row is None else _indicator_dicts(session, [row])[0]
 
 

@@ -101,6 +101,8 @@ def _texts(session: Session, rows: list[Any]) -> dict[tuple[str, int], str | Non
         ids = [row.id for row in rows if row.type == label]
         if not ids:
             continue
-        for row_id, *values in session.execute(select(model.id, *columns).where(model.id.in_(ids))):
+        for row_id, *values in session.connection().execute(
+            select(model.id, *columns).where(model.id.in_(ids))
+        ):
             found[(label, row_id)] = next((v for v in values if v), None)
     return found

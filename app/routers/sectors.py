@@ -121,16 +121,16 @@ def list_sectors(
 
 def sector_detail(session: Session, slug: str) -> dict[str, Any] | None:
     """The sector as ``GET /v1/sectors/{slug}`` shows it."""
-    row = session.execute(select(*_columns()).where(Sector.slug == slug)).one_or_none()
+    row = session.connection().execute(select(*_columns()).where(Sector.slug == slug)).one_or_none()
     if row is None:
         return None
-    indicators = session.execute(
+    indicators = session.connection().execute(
         select(Indicator.slug, Indicator.name, Indicator.unit)
         .join(indicator_sectors, indicator_sectors.c.indicator_id == Indicator.id)
         .where(indicator_sectors.c.sector_id == row.id)
         .order_by(Indicator.slug)
     )
-    articles = session.execute(
+    articles = session.connection().execute(
         select(Article.slug, Article.title, Article.published_at)
         .join(article_sectors, article_sectors.c.article_id == Article.id)
         .where(article_sectors.c.sector_id == row.id)

@@ -103,7 +103,7 @@ def _outcomes(session: Any, pairs: set[tuple[int, str]]) -> dict[tuple[int, str]
     """The actual for each (indicator, period), from the most recently published article."""
     if not pairs:
         return {}
-    rows = session.execute(
+    rows = session.connection().execute(
         observation_select()
         .add_columns(Observation.indicator_id)
         .where(
