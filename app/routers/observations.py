@@ -183,7 +183,7 @@ def observation_list(
 def _require_indicator(session: Session, slug: str | None) -> None:
     if (
         slug is not None
-        and session.scalar(select(Indicator.id).where(Indicator.slug == slug)) is None
+        and session.connection().scalar(select(Indicator.id).where(Indicator.slug == slug)) is None
     ):
         raise NotFound(f"No indicator with slug {slug!r}.")
 
@@ -213,7 +213,7 @@ def _csv(
 
 def _rows(session: Session, statement: AnySelect) -> Iterator[bytes]:
     """Runs the query now, then streams its rows as CSV lines, a batch at a time."""
-    result = session.execute(statement.execution_options(yield_per=CSV_BATCH))
+    result = session.connection().execute(statement.execution_options(yield_per=CSV_BATCH))
     return _lines(session, result.partitions())
 
 
@@ -316,9 +316,11 @@ def list_observations(
 
 def observation_detail(session: Session, observation_id: int) -> dict[str, Any] | None:
     """The observation as ``GET /v1/observations/{id}`` shows it."""
-    row = session.execute(
-        observation_select().where(Observation.id == observation_id)
-    ).one_or_none()
+    row = (
+        session.connection()
+        .execute(observation_select().where(Observation.id == observation_id))
+        .one_or_none()
+    )
     return None if row is None else observation_dict(row)
 
 
@@ -326,7 +328,7 @@ def existing_observation(
     session: Session, indicator_id: int, item: ObservationImport
 ) -> int | None:
     """The id of the observation with the identity of ``item``, if there is one."""
-    found: int | None = session.scalar(
+    found: int | None = session.connection().scalar(
         select(Observation.id)
         .join(Article, Article.id == Observation.article_id)
         .where(
@@ -382,9 +384,11 @@ def update_observation(
     other = existing_observation(session, row.indicator_id, full)
     if other is not None and other != id:
         raise Conflict(f"Observation {other} already has that indicator, period, kind and article.")
-    article = session.execute(
-        select(Article.id, Article.body).where(Article.slug == item.evidence.article)
-    ).one_or_none()
+    article = (
+        session.connection()
+        .execute(select(Article.id, Article.body).where(Article.slug == item.evidence.article))
+        .one_or_none()
+    )
     if article is None:
         raise invalid(["body", "evidence", "article"], f"no article {item.evidence.article!r}")
     span = find_quote(article.body, item.evidence.quote, item.evidence.start, item.evidence.end)
