@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -22,6 +23,38 @@ SEED_ARTICLE = "china-ushers-in-era-of-technological-prowess-and-thriving-tech-d
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=80)]
 Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
+# BCP 47, as long as the column that keeps it.
+Language = Annotated[
+    str, StringConstraints(pattern=r"^[a-zA-Z]{2,3}(?:-[a-zA-Z0-9]{1,8})*$", max_length=35)
+]
+Geography = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+_NUMBER = re.compile(r"\s*[+-]?\d+(?:\.\d*)?\s*")
+
+
+def iso_8601(value: object) -> object:
+    """Pydantic reads a number, or text that is one, as Unix time: ``20240305`` would be a
+    day in August 1970. Dates and timestamps are ISO 8601 text (API.md); refuse the rest."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("must be an ISO 8601 date or timestamp, e.g. 2024-03-05T08:21:00+08:00")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(iso_8601)]
+
+
+def json_number(value: object) -> object:
+    """Pydantic's lax mode reads ``true`` as 1 and ``"5"`` as 5; the document says number,
+    and a body that sends a boolean or text there is refused (422) as invalid."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+# Constraints before the validator, so that the document states them as JSON Schema.
+Offset = Annotated[int, Field(ge=0), BeforeValidator(json_number)]
+EndOffset = Annotated[int, Field(ge=1), BeforeValidator(json_number)]
+Number = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(json_number)]
 
 
 # Named enums: each is one component of the OpenAPI document, so a generated SDK gets one
@@ -130,8 +163,8 @@ class Evidence(Out):
 class EvidenceIn(In):
     article: Slug
     quote: str = Field(min_length=1, max_length=5000)
-    start: int | None = Field(default=None, ge=0, description="Optional: found from the quote.")
-    end: int | None = Field(default=None, ge=1)
+    start: Offset | None = Field(default=None, description="Optional: found from the quote.")
+    end: EndOffset | None = None
 
 
 # --- observations -------------------------------------------------------------------------
@@ -189,7 +222,7 @@ class ObservationPage(Out):
 class ObservationCreate(In):
     period: Period
     kind: Kind
-    value: float | None = Field(default=None, allow_inf_nan=False)
+    value: Number | None = None
     comparator: Comparator | None = None
     unit: str | None = Field(default=None, max_length=40)
     value_text: str = Field(min_length=1, max_length=500)
@@ -253,7 +286,7 @@ class IndicatorCreate(In):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     unit: str | None = Field(default=None, max_length=40)
-    geography: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    geography: Geography
     frequency: Frequency
     better: Better
     sectors: list[Slug] = Field(default_factory=list, max_length=100)
@@ -340,10 +373,8 @@ class ArticleCreate(In):
     author: str | None = Field(default=None, max_length=200)
     section: str | None = Field(default=None, max_length=200)
     dateline: str | None = Field(default=None, max_length=200)
-    published_at: datetime
-    language: Annotated[
-        str, StringConstraints(pattern=r"^[a-zA-Z]{2,3}(?:-[a-zA-Z0-9]{1,8})*$")
-    ] = "en"
+    published_at: Timestamp
+    language: Language = "en"
     source: SourceIn = Field(default_factory=SourceIn)
     summary: str | None = Field(default=None, max_length=5000)
     body: str = Field(min_length=1, max_length=1_000_000)
@@ -450,8 +481,8 @@ class ArticleUpdate(In):
     author: str | None = Field(default=None, max_length=200)
     section: str | None = Field(default=None, max_length=200)
     dateline: str | None = Field(default=None, max_length=200)
-    published_at: datetime | None = None
-    language: str | None = Field(default=None, max_length=35)
+    published_at: Timestamp | None = None
+    language: Language | None = None
     source: SourceIn | None = None
     summary: str | None = Field(default=None, max_length=5000)
     body: str | None = Field(default=None, min_length=1, max_length=1_000_000)
@@ -471,7 +502,7 @@ class IndicatorUpdate(In):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     unit: str | None = Field(default=None, max_length=40)
-    geography: str | None = Field(default=None, max_length=3)
+    geography: Geography | None = None
     frequency: Frequency | None = None
     better: Better | None = None
     sectors: list[Slug] | None = Field(default=None, max_length=100)
@@ -480,8 +511,8 @@ class IndicatorUpdate(In):
 class EvidenceUpdate(In):
     article: Slug | None = None
     quote: str | None = Field(default=None, min_length=1, max_length=5000)
-    start: int | None = Field(default=None, ge=0)
-    end: int | None = Field(default=None, ge=1)
+    start: Offset | None = None
+    end: EndOffset | None = None
 
 
 class ObservationUpdate(In):
@@ -489,7 +520,7 @@ class ObservationUpdate(In):
 
     period: Period | None = None
     kind: Kind | None = None
-    value: float | None = Field(default=None, allow_inf_nan=False)
+    value: Number | None = None
     comparator: Comparator | None = None
     unit: str | None = Field(default=None, max_length=40)
     value_text: str | None = Field(default=None, min_length=1, max_length=500)

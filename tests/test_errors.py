@@ -167,6 +167,9 @@ INVALID = [
     ("/v1/articles?published_from=notadate", ["query", "published_from"]),
     ("/v1/articles?published_to=2024-02-30", ["query", "published_to"]),
     ("/v1/articles?published_from=2024-03-05T25:00:00Z", ["query", "published_from"]),
+    # Numbers are not read as Unix time: 20240305 would be a day in August 1970.
+    ("/v1/articles?published_from=0", ["query", "published_from"]),
+    ("/v1/articles?published_to=20240305", ["query", "published_to"]),
     ("/v1/observations/abc", ["path", "id"]),
     ("/v1/observations/0", ["path", "id"]),
     ("/v1/observations/-1", ["path", "id"]),

@@ -129,6 +129,58 @@ def test_invalid_bodies_are_422_with_errors(
     assert client.get("/v1/sectors/ok").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        # Pydantic would read these as Unix time (20240305 seconds: August 1970).
+        ("published_at", 1709596860),
+        ("published_at", "20240305"),
+        # Longer than the column: PostgreSQL refused it (a 400), SQLite kept it (a 201).
+        ("language", "en-abcdefgh-abcdefgh-abcdefgh-abcdefgh"),
+    ],
+)
+def test_an_article_field_the_document_refuses_is_422(
+    client: TestClient, auth: dict, field: str, value: object
+) -> None:
+    article = {"slug": "x", "title": "X", "published_at": "2025-02-28T10:00:00+08:00", "body": "B"}
+    response = client.post("/v1/articles", headers=auth, json={**article, field: value})
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", field]]
+    assert client.get("/v1/articles/x").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        ({"value": True}, ["body", "value"]),
+        ({"value": "5.0"}, ["body", "value"]),
+        (
+            {"evidence": {"article": ARTICLE, "quote": "5", "start": False}},
+            ["body", "evidence", "start"],
+        ),
+        ({"evidence": {"article": ARTICLE, "quote": "5", "end": "9"}}, ["body", "evidence", "end"]),
+    ],
+)
+def test_a_number_sent_as_a_boolean_or_text_is_422(
+    client: TestClient, auth: dict, change: dict, loc: list
+) -> None:
+    """Pydantic's lax mode read `true` as 1 and `"9"` as 9 where the document says number."""
+    observation = {
+        "period": "2031",
+        "kind": "target",
+        "value": 5.0,
+        "comparator": "approx",
+        "unit": "percent",
+        "value_text": "about 5 percent",
+        "evidence": {"article": ARTICLE, "quote": "5"},
+    }
+    response = client.post(
+        "/v1/indicators/chn-gdp-growth/observations", headers=auth, json={**observation, **change}
+    )
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["errors"]] == [loc]
+
+
 def test_unknown_sectors_of_an_indicator_are_422(client: TestClient, auth: dict) -> None:
     response = client.post(
         "/v1/indicators",
