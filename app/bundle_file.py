@@ -63,12 +63,40 @@ def _validated(loader: Loader, file: BinaryIO, key: str, model: type[Model]) -> 
 def _stream(
     loader: Loader, file: BinaryIO, key: str, model: type[Model]
 ) -> Iterator[tuple[int, Model]]:
-    """The valid items of the list ``key``; the errors of the others go to the loader."""
-    adapter: TypeAdapter[Model] = TypeAdapter(model)
-    raw: Any
-    for index, raw in enumerate(ijson.items(file, f"{key}.item", use_float=True)):
+    """The valid items of the list ``key``; the errors of the others go to the loader.
+
+    Items are validated a chunk at a time, in one call (most of the cost of validating one
+    small item is the call); a chunk with an error is validated again item by item, so that
+    each error keeps its item's place.
+    """
+    one: TypeAdapter[Model] = TypeAdapter(model)
+    many: TypeAdapter[list[Model]] = TypeAdapter(list[model])  # type: ignore[valid-type]
+    raw: list[Any] = []
+    start = 0
+    for index, item in enumerate(ijson.items(file, f"{key}.item", use_float=True)):
+        raw.append(item)
+        if len(raw) == CHUNK:
+            yield from _validated_chunk(loader, key, one, many, raw, start)
+            raw, start = [], index + 1
+    yield from _validated_chunk(loader, key, one, many, raw, start)
+
+
+def _validated_chunk(
+    loader: Loader,
+    key: str,
+    one: TypeAdapter[Model],
+    many: TypeAdapter[list[Model]],
+    raw: list[Any],
+    start: int,
+) -> Iterator[tuple[int, Model]]:
+    try:
+        yield from enumerate(many.validate_python(raw), start=start)
+        return
+    except ValidationError:
+        pass
+    for index, item in enumerate(raw, start=start):
         try:
-            yield index, adapter.validate_python(raw)
+            yield index, one.validate_python(item)
         except ValidationError as exc:
             loader.invalid(
                 {**error, "loc": [key, index, *error["loc"]]}
