@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Mount
 
 log = logging.getLogger("policyfacts")
 
@@ -79,12 +80,62 @@ async def _app_error(_request: Request, exc: Exception) -> Response:
     return problem(exc.status, exc.detail, errors=exc.errors, headers=exc.headers)
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+# The order methods are listed in ``Allow``.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the target resource answers, for ``Allow`` (RFC 9110 10.2.1).
+
+    Starlette's 405 names the methods of the one route it tried, which is one of several on
+    a path such as /v1/articles (GET, POST): each method is asked of the routes instead.
+    HEAD is answered wherever GET is (the HeadAsGet middleware).
+    """
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    if "GET" in allowed and "HEAD" not in allowed:
+        allowed.insert(1, "HEAD")
+    return ", ".join(allowed)
+
+
+def _unreadable_body(exc: StarletteHTTPException) -> Response | None:
+    """FastAPI answers a body that ``json.loads`` fails on, other than by a syntax error,
+    with a bare 400: bytes that are not UTF-8, or JSON nested deeper than the parser goes.
+    Both are malformed JSON, the client's to fix like any other: a 422 that says where."""
+    cause = exc.__cause__
+    if exc.status_code != 400:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        detail = "The request body is not JSON: it is not valid UTF-8."
+        loc: list[str | int] = ["body", cause.start]
+    elif isinstance(cause, RecursionError):
+        detail = "The request body is not JSON this server reads: it is nested too deeply."
+        loc = ["body"]
+    else:
+        return None
+    return problem(
+        422, detail, errors=[{"loc": loc, "msg": "JSON decode error", "type": "json_invalid"}]
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    unreadable = _unreadable_body(exc)
+    if unreadable is not None:
+        return unreadable
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     if exc.status_code == 404 and detail == "Not Found":
         detail = "No such resource or route."
-    return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return problem(exc.status_code, detail, headers=headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:

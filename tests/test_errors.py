@@ -15,6 +15,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.orm import Session
+
+from app.auth import create_key
 
 PROBLEM = "application/problem+json"
 POSTGRES = bool(os.environ.get("POLICYFACTS_TEST_DATABASE_URL"))
@@ -128,6 +131,28 @@ def test_method_not_allowed_says_what_is(client: TestClient, method: str, url: s
     assert "GET" in allowed and method not in allowed
 
 
+@pytest.mark.parametrize(
+    ("method", "url", "allow"),
+    [
+        ("PUT", "/v1/articles", "GET, HEAD, POST"),
+        ("OPTIONS", "/v1/articles", "GET, HEAD, POST"),
+        ("PUT", "/v1/articles/no-such-article", "GET, HEAD, PATCH, DELETE"),
+        ("PUT", f"/v1/indicators/{INDICATOR}/observations", "GET, HEAD, POST"),
+        ("POST", "/v1/observations/1", "GET, HEAD, PATCH, DELETE"),
+        ("GET", "/v1/imports", "POST"),
+        ("POST", "/healthz", "GET, HEAD"),
+    ],
+)
+def test_allow_names_every_method_of_the_resource(
+    client: TestClient, method: str, url: str, allow: str
+) -> None:
+    """Starlette's 405 named only the methods of the route it tried (`Allow: GET` on
+    /v1/articles, which also takes POST); schemathesis's allow_header_conformance found it."""
+    response = client.request(method, url)
+    assert_problem(response, 405)
+    assert response.headers["allow"] == allow
+
+
 # --- 422 ---------------------------------------------------------------------------------------
 
 LONG = "x" * 2001
@@ -205,6 +230,29 @@ def test_every_invalid_parameter_is_reported_at_once(client: TestClient) -> None
         ("query", "period"),
         ("query", "format"),
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        (b'{"slug": "caf\xe9", "name": "Caf\xe9"}', ["body", 13]),  # Latin-1, not UTF-8
+        (b"[" * 100_000 + b"]" * 100_000, ["body"]),  # deeper than the parser goes
+        (b'{"slug": ' * 10_000, ["body"]),
+    ],
+)
+def test_a_body_that_is_not_json_is_422_wherever_it_fails(
+    client: TestClient, session: Session, body: bytes, loc: list[str | int]
+) -> None:
+    """FastAPI answered these with a bare 400 that no operation documents; a body that is not
+    JSON is invalid input like `{"slug": }`, which is a 422 json_invalid."""
+    key = create_key(session, name="writer")
+    session.flush()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    for url in ("/v1/sectors", "/v1/imports"):
+        problem = assert_problem(client.post(url, content=body, headers=headers), 422)
+        assert problem["errors"] == [
+            {"loc": loc, "msg": "JSON decode error", "type": "json_invalid"}
+        ]
 
 
 def test_errors_do_not_echo_what_was_sent(client: TestClient) -> None:
