@@ -39,6 +39,17 @@ _WRITE_ERRORS = {
     "delete": ["401"],
 }
 _CSV_OPERATIONS = {"list_observations", "list_indicator_observations"}
+_ETAG = {
+    "description": "Strong validator of the body: send it in `If-None-Match` and get "
+    "`304 Not Modified`, with no body, while it is current; `If-Match` of a PATCH takes it.",
+    "required": True,
+    "schema": {"type": "string"},
+}
+_CACHE_CONTROL = {
+    "required": True,
+    "schema": {"type": "string"},
+    "example": "public, max-age=60",
+}
 _REFUSED_DELETES = {"delete_article", "delete_indicator"}
 
 
@@ -93,19 +104,42 @@ def _document(path: str, method: str, operation: dict[str, Any]) -> None:
             "description": _ERRORS[status],
             "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}},
         }
+    if "401" in responses:
+        responses["401"]["headers"] = {
+            "WWW-Authenticate": {"required": True, "schema": {"type": "string", "const": "Bearer"}}
+        }
+    if method == "post" and "201" in responses:
+        responses["201"]["headers"] = {
+            "Location": {
+                "description": "The URL of the new resource.",
+                "required": True,
+                "schema": {"type": "string"},
+            },
+            "ETag": _ETAG,
+        }
+    if method == "patch":
+        responses["200"]["headers"] = {"ETag": _ETAG}
     if method == "get":
         # Reads are public: say so with an empty requirement (`security: []`) rather than by
         # omission, which linters flag. Writes declare the bearer key they need.
         operation.setdefault("security", [])
     if method == "get" and path.startswith("/v1/"):
-        ok = responses["200"]
-        ok["headers"] = {
-            "ETag": {
-                "description": "Strong validator of the body: send it in `If-None-Match` and "
-                "get `304 Not Modified`, with no body, while it is current.",
+        # Conditional GETs (API.md): If-None-Match with the current tag is a 304, no body.
+        operation.setdefault("parameters", []).append(
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "description": "ETags the client holds (or `*`): while one is current the "
+                "answer is `304 Not Modified` with no body.",
                 "schema": {"type": "string"},
-            },
-            "Cache-Control": {"schema": {"type": "string"}, "example": "public, max-age=60"},
+            }
+        )
+        ok = responses["200"]
+        ok["headers"] = {"ETag": _ETAG, "Cache-Control": _CACHE_CONTROL}
+        responses["304"] = {
+            "description": "Not Modified: the ETag in `If-None-Match` is current; no body.",
+            "headers": {"ETag": _ETAG, "Cache-Control": _CACHE_CONTROL},
         }
         if "Page" in str(ok["content"]["application/json"]["schema"]):
             ok["headers"]["Link"] = {

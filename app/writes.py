@@ -139,14 +139,27 @@ def refuse_if_cited(session: Session, condition: Any, what: str) -> None:
 
 
 def merge_patch_body(schema: str) -> dict[str, Any]:
-    """The OpenAPI request body of a PATCH: a merge patch shaped as ``schema``."""
+    """The OpenAPI request body of a PATCH: a merge patch shaped as ``schema``, and the
+    ``If-Match`` header it needs (read by check_if_match, not by FastAPI: without it the
+    answer is the contract's 428, not a 422)."""
     reference = {"$ref": f"#/components/schemas/{schema}"}
     return {
+        "parameters": [
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": True,
+                "description": "The resource's current `ETag`, from a GET, compared strongly: "
+                "a stale one is a 412, none a 428.",
+                "schema": {"type": "string"},
+                "example": '"4e07408562bedb8b60ce05c1decfe3ad"',
+            }
+        ],
         "requestBody": {
             "required": True,
             "content": {
                 "application/merge-patch+json": {"schema": reference},
                 "application/json": {"schema": reference},
             },
-        }
+        },
     }

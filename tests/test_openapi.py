@@ -104,6 +104,48 @@ def test_writes_need_the_bearer_key(client: TestClient) -> None:
             assert operation["security"] == [{"ApiKey": []}], (path, method)
 
 
+def test_sort_names_are_an_enum(client: TestClient) -> None:
+    """Any string was documented, and all but a few are a 422 (schemathesis's
+    positive_data_acceptance found it): the names are listed, as API.md says they are."""
+    document = client.get("/openapi.json").json()
+    expected = {
+        "/v1/articles": ["published_at", "title", "slug"],
+        "/v1/sectors": ["slug", "name"],
+        "/v1/indicators": ["slug", "name"],
+        "/v1/indicators/{slug}/observations": ["period", "id"],
+        "/v1/observations": ["period", "id"],
+        "/v1/targets": ["period", "id"],
+    }
+    for path, names in expected.items():
+        (sort,) = [p for p in document["paths"][path]["get"]["parameters"] if p["name"] == "sort"]
+        (string,) = [s for s in sort["schema"]["anyOf"] if s["type"] == "string"]
+        assert string["enum"] == [n for name in names for n in (name, f"-{name}")], path
+        for name in string["enum"]:
+            assert client.get(f"{path.replace('{slug}', 'chn-gdp-growth')}?sort={name}").is_success
+
+
+def test_conditional_requests_are_documented(client: TestClient) -> None:
+    """If-None-Match and its 304 (API.md), If-Match on a PATCH (whose absence is a 428, not
+    the 422 of a missing parameter), and the headers every answer carries."""
+    document = client.get("/openapi.json").json()
+    for path, method, operation in operations(document):
+        responses = operation["responses"]
+        headers = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
+        if method == "get" and path.startswith("/v1/"):
+            assert headers["If-None-Match"]["required"] is False, path
+            assert set(responses["304"]["headers"]) == {"ETag", "Cache-Control"}, path
+            assert "content" not in responses["304"], path
+            assert responses["200"]["headers"]["ETag"]["required"] is True, path
+        if method == "patch":
+            assert headers["If-Match"]["required"] is True, path
+            assert responses["200"]["headers"]["ETag"]["required"] is True, path
+        if method == "post" and "201" in responses:
+            assert set(responses["201"]["headers"]) == {"Location", "ETag"}, path
+        if method != "get":
+            assert responses["401"]["headers"]["WWW-Authenticate"]["required"] is True, path
+    assert client.get("/v1/sectors", headers={"If-None-Match": "*"}).status_code == 304
+
+
 def test_patches_take_merge_patch_json(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
     for _, method, operation in operations(document):
