@@ -118,6 +118,15 @@ class In(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL cannot store U+0000 in text (SQLite can): refused on both backends, by
+        # name, rather than by the database as a 400 that no write documents.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain the NUL character (U+0000)")
+        return value
+
 
 # --- errors -------------------------------------------------------------------------------
 

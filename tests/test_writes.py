@@ -181,6 +181,24 @@ def test_a_number_sent_as_a_boolean_or_text_is_422(
     assert [e["loc"] for e in response.json()["errors"]] == [loc]
 
 
+def test_a_nul_character_in_text_is_422_on_both_backends(client: TestClient, auth: dict) -> None:
+    """PostgreSQL refused it as data (a 400 no write documents); SQLite stored it."""
+    before = snapshot(client)
+    response = client.post("/v1/sectors", headers=auth, json={"slug": "x", "name": "a\x00b"})
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", "name"]]
+    bundle = {"sectors": [{"slug": "y", "name": "Y", "description": "\x00"}]}
+    response = client.post("/v1/imports", headers=auth, json=bundle)
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", "sectors", 0, "description"]]
+    tag = client.get("/v1/sectors/employment").headers["etag"]
+    response = client.patch(
+        "/v1/sectors/employment", headers={**auth, "If-Match": tag}, json={"name": "\x00"}
+    )
+    assert response.status_code == 422
+    assert snapshot(client) == before
+
+
 def test_unknown_sectors_of_an_indicator_are_422(client: TestClient, auth: dict) -> None:
     response = client.post(
         "/v1/indicators",
