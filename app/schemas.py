@@ -1,11 +1,12 @@
 """Pydantic v2 models of the public contract (API.md): what clients send and what they get."""
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -40,7 +41,30 @@ def iso_8601(value: object) -> object:
     return value
 
 
-Timestamp = Annotated[datetime, BeforeValidator(iso_8601)]
+def in_utc_range(value: datetime) -> datetime:
+    """An instant that UTC cannot hold (0001-01-01T00:00+05:00 is in year 0) is refused,
+    not stored: converting it raised OverflowError, a 500."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is outside the years 1 to 9999 once read in UTC") from None
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(iso_8601), AfterValidator(in_utc_range)]
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def date_or_instant(value: object) -> object:
+    """A query's bare date is a date (a whole day); any other text is a timestamp. Pydantic
+    alone reads a timestamp at midnight, `2024-03-05T00:00:00+08:00`, as the date 2024-03-05
+    and drops its offset."""
+    value = iso_8601(value)
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        return date.fromisoformat(value)
+    return value
 
 
 def json_number(value: object) -> object:

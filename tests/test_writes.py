@@ -135,6 +135,9 @@ def test_invalid_bodies_are_422_with_errors(
         # Pydantic would read these as Unix time (20240305 seconds: August 1970).
         ("published_at", 1709596860),
         ("published_at", "20240305"),
+        # In years 0 and 10000 once read in UTC: a 500 (OverflowError) when stored.
+        ("published_at", "0001-01-01T00:00:00+05:00"),
+        ("published_at", "9999-12-31T23:59:59-05:00"),
         # Longer than the column: PostgreSQL refused it (a 400), SQLite kept it (a 201).
         ("language", "en-abcdefgh-abcdefgh-abcdefgh-abcdefgh"),
     ],

@@ -32,7 +32,13 @@ from app.pagination import (
 from app.params import ArticleSlug
 from app.queries import in_sector, iso, sector_slugs
 from app.responses import json_response
-from app.schemas import ArticleCreate, ArticleDetail, ArticlePage, ArticleUpdate, iso_8601
+from app.schemas import (
+    ArticleCreate,
+    ArticleDetail,
+    ArticlePage,
+    ArticleUpdate,
+    date_or_instant,
+)
 from app.writes import (
     Conflict,
     apply_patch,
@@ -72,8 +78,8 @@ WRITABLE = (
 )
 
 Instant = Annotated[
-    date | datetime | None,
-    BeforeValidator(iso_8601),
+    datetime | date | None,
+    BeforeValidator(date_or_instant),
     Query(description="A date (whole day, UTC) or a timestamp with offset."),
 ]
 
