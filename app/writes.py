@@ -1,17 +1,19 @@
 """What every write shares: JSON merge patches, If-Match preconditions, and loading one item
 through the importer, so that a POST, a PATCH and an import check a resource the same way."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from app.errors import AppError, Invalid, validation_errors
-from app.importer import load_bundle
+from app.errors import AppError, Invalid, NotFound, validation_errors
+from app.importer import bump_version, load_bundle
 from app.models import Observation
 from app.responses import etag_for
 from app.schemas import Bundle
@@ -163,3 +165,49 @@ def merge_patch_body(schema: str) -> dict[str, Any]:
             },
         },
     }
+
+
+@dataclass(frozen=True)
+class SlugResource:
+    """The writes that articles, sectors and indicators share: each is named by a slug and
+    loaded through the importer under its bundle key."""
+
+    model: Any
+    kind: str  # the bundle key: "articles"
+    name: str  # "article"
+    detail: Callable[[Session, str], dict[str, Any] | None]  # what its GET shows
+    create_model: type[BaseModel]
+    writable: tuple[str, ...]  # the fields of the GET answer that a client writes
+    cited_by: Any = None  # the observation column that depends on it, if any
+
+    def found(self, session: Session, slug: str) -> dict[str, Any]:
+        detail = self.detail(session, slug)
+        if detail is None:
+            raise NotFound(f"No {self.name} with slug {slug!r}.")
+        return detail
+
+    def create(self, request: Request, session: Session, item: BaseModel) -> Response:
+        slug = getattr(item, "slug")  # noqa: B009 - every create model has one
+        if lock(session, self.model, slug=slug) is not None:
+            raise Conflict(f"The slug {slug!r} is taken: PATCH that {self.name} instead.")
+        load_one(session, self.kind, item)
+        return created(request, f"/v1/{self.kind}/{slug}", self.found(session, slug))
+
+    def update(self, request: Request, session: Session, slug: str, patch: BaseModel) -> Response:
+        if lock(session, self.model, slug=slug) is None:
+            raise NotFound(f"No {self.name} with slug {slug!r}.")
+        current = self.found(session, slug)
+        check_if_match(request, current)
+        writable = {k: current[k] for k in self.writable}
+        load_one(session, self.kind, apply_patch(writable, patch, self.create_model))
+        return updated(self.found(session, slug))
+
+    def delete(self, session: Session, slug: str, *, cascade: bool = False) -> Response:
+        row_id = lock(session, self.model, slug=slug)
+        if row_id is None:
+            raise NotFound(f"No {self.name} with slug {slug!r}.")
+        if self.cited_by is not None and not cascade:
+            refuse_if_cited(session, self.cited_by == row_id, f"{self.name} {slug!r}")
+        session.execute(delete(self.model).where(self.model.id == row_id))
+        bump_version(session)
+        return no_content()

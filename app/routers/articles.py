@@ -5,15 +5,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BeforeValidator
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
 from app.db import AnyRow, SessionDep
-from app.errors import Invalid, NotFound
-from app.importer import bump_version
+from app.errors import Invalid
 from app.models import Article, Observation, article_sectors
 from app.pagination import (
     CursorParam,
@@ -39,19 +38,7 @@ from app.schemas import (
     ArticleUpdate,
     date_or_instant,
 )
-from app.writes import (
-    Conflict,
-    apply_patch,
-    check_if_match,
-    created,
-    load_one,
-    lock,
-    merge_patch_body,
-    no_content,
-    patch_media_type,
-    refuse_if_cited,
-    updated,
-)
+from app.writes import SlugResource, merge_patch_body, patch_media_type
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
@@ -214,17 +201,21 @@ def article_detail(session: Session, slug: str) -> dict[str, Any] | None:
     return {**_article_dict(row, slugs[row.id]), "body": row.body}
 
 
-def _found(session: Session, slug: str) -> dict[str, Any]:
-    detail = article_detail(session, slug)
-    if detail is None:
-        raise NotFound(f"No article with slug {slug!r}.")
-    return detail
+ARTICLES = SlugResource(
+    model=Article,
+    kind="articles",
+    name="article",
+    detail=article_detail,
+    create_model=ArticleCreate,
+    writable=WRITABLE,
+    cited_by=Observation.article_id,
+)
 
 
 @router.get("/{slug}", name="get_article", response_model=ArticleDetail)
 def get_article(request: Request, session: SessionDep, slug: ArticleSlug) -> Response:
     """One article with its full body, which evidence offsets point into."""
-    return json_response(request, _found(session, slug))
+    return json_response(request, ARTICLES.found(session, slug))
 
 
 @router.post(
@@ -236,10 +227,7 @@ def get_article(request: Request, session: SessionDep, slug: ArticleSlug) -> Res
 )
 def create_article(request: Request, session: SessionDep, article: ArticleCreate) -> Response:
     """Add an article; its sectors must exist. A slug already taken is a 409."""
-    if lock(session, Article, slug=article.slug) is not None:
-        raise Conflict(f"The slug {article.slug!r} is taken: PATCH that article instead.")
-    load_one(session, "articles", article)
-    return created(request, f"/v1/articles/{article.slug}", _found(session, article.slug))
+    return ARTICLES.create(request, session, article)
 
 
 @router.patch(
@@ -253,13 +241,7 @@ def update_article(
     request: Request, session: SessionDep, slug: ArticleSlug, patch: ArticleUpdate
 ) -> Response:
     """Change an article with a JSON merge patch; needs `If-Match` with its current ETag."""
-    if lock(session, Article, slug=slug) is None:
-        raise NotFound(f"No article with slug {slug!r}.")
-    current = _found(session, slug)
-    check_if_match(request, current)
-    writable = {k: current[k] for k in WRITABLE}
-    load_one(session, "articles", apply_patch(writable, patch, ArticleCreate))
-    return updated(_found(session, slug))
+    return ARTICLES.update(request, session, slug, patch)
 
 
 @router.delete(
@@ -276,11 +258,4 @@ def delete_article(
     ] = False,
 ) -> Response:
     """Delete an article; refused (409) while observations cite it, unless `cascade=true`."""
-    article_id = lock(session, Article, slug=slug)
-    if article_id is None:
-        raise NotFound(f"No article with slug {slug!r}.")
-    if not cascade:
-        refuse_if_cited(session, Observation.article_id == article_id, f"article {slug!r}")
-    session.execute(delete(Article).where(Article.id == article_id))
-    bump_version(session)
-    return no_content()
+    return ARTICLES.delete(session, slug, cascade=cascade)

@@ -3,7 +3,7 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -11,7 +11,6 @@ from app import search
 from app.auth import WriteKey
 from app.db import AnyRow, SessionDep
 from app.errors import NotFound
-from app.importer import bump_version
 from app.models import Indicator, Observation, indicator_sectors
 from app.pagination import (
     CursorParam,
@@ -58,16 +57,11 @@ from app.schemas import (
 from app.schemas import Observation as ObservationOut
 from app.writes import (
     Conflict,
-    apply_patch,
-    check_if_match,
+    SlugResource,
     created,
     load_one,
-    lock,
     merge_patch_body,
-    no_content,
     patch_media_type,
-    refuse_if_cited,
-    updated,
 )
 
 router = APIRouter(prefix="/v1/indicators", tags=["indicators"])
@@ -172,17 +166,21 @@ def indicator_detail(session: Session, slug: str) -> dict[str, Any] | None:
     return None if row is None else _indicator_dicts(session, [row])[0]
 
 
-def _found(session: Session, slug: str) -> dict[str, Any]:
-    detail = indicator_detail(session, slug)
-    if detail is None:
-        raise NotFound(f"No indicator with slug {slug!r}.")
-    return detail
+INDICATORS = SlugResource(
+    model=Indicator,
+    kind="indicators",
+    name="indicator",
+    detail=indicator_detail,
+    create_model=IndicatorCreate,
+    writable=WRITABLE,
+    cited_by=Observation.indicator_id,
+)
 
 
 @router.get("/{slug}", name="get_indicator", response_model=IndicatorOut)
 def get_indicator(request: Request, session: SessionDep, slug: IndicatorSlug) -> Response:
     """One indicator with its latest actual and latest target or plan."""
-    return json_response(request, _found(session, slug))
+    return json_response(request, INDICATORS.found(session, slug))
 
 
 @router.post(
@@ -194,10 +192,7 @@ def get_indicator(request: Request, session: SessionDep, slug: IndicatorSlug) ->
 )
 def create_indicator(request: Request, session: SessionDep, indicator: IndicatorCreate) -> Response:
     """Add an indicator; its sectors must exist. A slug already taken is a 409."""
-    if lock(session, Indicator, slug=indicator.slug) is not None:
-        raise Conflict(f"The slug {indicator.slug!r} is taken: PATCH that indicator instead.")
-    load_one(session, "indicators", indicator)
-    return created(request, f"/v1/indicators/{indicator.slug}", _found(session, indicator.slug))
+    return INDICATORS.create(request, session, indicator)
 
 
 @router.patch(
@@ -211,13 +206,7 @@ def update_indicator(
     request: Request, session: SessionDep, slug: IndicatorSlug, patch: IndicatorUpdate
 ) -> Response:
     """Change an indicator with a JSON merge patch; needs `If-Match` with its current ETag."""
-    if lock(session, Indicator, slug=slug) is None:
-        raise NotFound(f"No indicator with slug {slug!r}.")
-    current = _found(session, slug)
-    check_if_match(request, current)
-    writable = {k: current[k] for k in WRITABLE}
-    load_one(session, "indicators", apply_patch(writable, patch, IndicatorCreate))
-    return updated(_found(session, slug))
+    return INDICATORS.update(request, session, slug, patch)
 
 
 @router.delete(
@@ -234,14 +223,7 @@ def delete_indicator(
     ] = False,
 ) -> Response:
     """Delete an indicator; refused (409) while it has observations, unless `cascade=true`."""
-    indicator_id = lock(session, Indicator, slug=slug)
-    if indicator_id is None:
-        raise NotFound(f"No indicator with slug {slug!r}.")
-    if not cascade:
-        refuse_if_cited(session, Observation.indicator_id == indicator_id, f"indicator {slug!r}")
-    session.execute(delete(Indicator).where(Indicator.id == indicator_id))
-    bump_version(session)
-    return no_content()
+    return INDICATORS.delete(session, slug, cascade=cascade)
 
 
 @router.post(

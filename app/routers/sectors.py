@@ -3,15 +3,13 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
 from app.db import AnyRow, SessionDep
-from app.errors import NotFound
-from app.importer import bump_version
 from app.models import Article, Indicator, Sector, article_sectors, indicator_sectors
 from app.pagination import (
     CursorParam,
@@ -31,18 +29,7 @@ from app.params import SectorSlug
 from app.queries import iso
 from app.responses import json_response
 from app.schemas import SectorCreate, SectorDetail, SectorPage, SectorUpdate
-from app.writes import (
-    Conflict,
-    apply_patch,
-    check_if_match,
-    created,
-    load_one,
-    lock,
-    merge_patch_body,
-    no_content,
-    patch_media_type,
-    updated,
-)
+from app.writes import SlugResource, merge_patch_body, patch_media_type
 
 router = APIRouter(prefix="/v1/sectors", tags=["sectors"])
 
@@ -146,17 +133,20 @@ def sector_detail(session: Session, slug: str) -> dict[str, Any] | None:
     }
 
 
-def _found(session: Session, slug: str) -> dict[str, Any]:
-    detail = sector_detail(session, slug)
-    if detail is None:
-        raise NotFound(f"No sector with slug {slug!r}.")
-    return detail
+SECTORS = SlugResource(
+    model=Sector,
+    kind="sectors",
+    name="sector",
+    detail=sector_detail,
+    create_model=SectorCreate,
+    writable=("slug", "name", "description"),
+)
 
 
 @router.get("/{slug}", name="get_sector", response_model=SectorDetail)
 def get_sector(request: Request, session: SessionDep, slug: SectorSlug) -> Response:
     """One sector with the indicators and articles that concern it."""
-    return json_response(request, _found(session, slug))
+    return json_response(request, SECTORS.found(session, slug))
 
 
 @router.post(
@@ -168,10 +158,7 @@ def get_sector(request: Request, session: SessionDep, slug: SectorSlug) -> Respo
 )
 def create_sector(request: Request, session: SessionDep, sector: SectorCreate) -> Response:
     """Add a sector. A slug already taken is a 409."""
-    if lock(session, Sector, slug=sector.slug) is not None:
-        raise Conflict(f"The slug {sector.slug!r} is taken: PATCH that sector instead.")
-    load_one(session, "sectors", sector)
-    return created(request, f"/v1/sectors/{sector.slug}", _found(session, sector.slug))
+    return SECTORS.create(request, session, sector)
 
 
 @router.patch(
@@ -185,13 +172,7 @@ def update_sector(
     request: Request, session: SessionDep, slug: SectorSlug, patch: SectorUpdate
 ) -> Response:
     """Change a sector with a JSON merge patch; needs `If-Match` with its current ETag."""
-    if lock(session, Sector, slug=slug) is None:
-        raise NotFound(f"No sector with slug {slug!r}.")
-    current = _found(session, slug)
-    check_if_match(request, current)
-    writable = {k: current[k] for k in ("slug", "name", "description")}
-    load_one(session, "sectors", apply_patch(writable, patch, SectorCreate))
-    return updated(_found(session, slug))
+    return SECTORS.update(request, session, slug, patch)
 
 
 @router.delete(
@@ -202,9 +183,4 @@ def update_sector(
 )
 def delete_sector(session: SessionDep, slug: SectorSlug) -> Response:
     """Delete a sector; articles and indicators simply stop naming it."""
-    sector_id = lock(session, Sector, slug=slug)
-    if sector_id is None:
-        raise NotFound(f"No sector with slug {slug!r}.")
-    session.execute(delete(Sector).where(Sector.id == sector_id))
-    bump_version(session)
-    return no_content()
+    return SECTORS.delete(session, slug)
