@@ -18,10 +18,8 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +28,7 @@ import httpx
 import pytest
 
 from app.cli import seed_bundle
+from tests.servers import serving
 
 SDK_DIR = Path(__file__).parent / "sdk"
 PACKAGE = "policyfacts_client"
@@ -48,14 +47,7 @@ READ_OPERATIONS = {
 }
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-STARTUP_SECONDS = 30
 TOOLS = ("openapi-typescript", "typescript")  # as pinned in tests/sdk/package.json
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _run(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -76,53 +68,8 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, new_database: Callable[[], str]
 ) -> Iterator[str]:
     """`policyfacts serve` on a free port and a fresh database; its base URL once ready."""
-    workdir = tmp_path_factory.mktemp("server")  # also keeps a developer's .env out of it
-    port = _free_port()
-    env = {
-        **os.environ,
-        "POLICYFACTS_DATABASE_URL": new_database(),
-        "POLICYFACTS_AUTO_MIGRATE": "true",
-    }
-    log = workdir / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from app.cli import main; main()",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=workdir,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"/readyz not 200 within {STARTUP_SECONDS} s:\n{log.read_text()}")
-            time.sleep(0.2)
+    with serving(new_database(), tmp_path_factory.mktemp("server")) as base_url:
         yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
