@@ -2,7 +2,7 @@
 PYTHON ?= .venv/bin/python
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: help install serve test test-postgres lint check
+.PHONY: help install serve test test-postgres lint check bench bench-smoke
 
 help:  ## list the chores
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,3 +27,9 @@ lint:  ## ruff and mypy (strict on app/)
 	$(PYTHON) -m mypy
 
 check: lint test test-postgres  ## everything CI runs
+
+bench:  ## the benchmark, ~20 min per database (needs wrk; BENCH_ARGS=--help; PostgreSQL with POLICYFACTS_BENCH_POSTGRES_URL)
+	$(PYTHON) -m bench $(BENCH_ARGS)
+
+bench-smoke:  ## the benchmark in a few seconds, to see that it still runs
+	$(PYTHON) -m bench --smoke
