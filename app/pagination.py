@@ -9,6 +9,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -146,16 +147,28 @@ class Totals:
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
         self.counts: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, int], threading.Lock] = {}
 
     def count(self, session: Session, statement: AnySelect, *, query: str) -> int:
         key = (query, data_version(session))
         total = self.counts.get(key)
-        if total is None:
-            counting = select(func.count()).select_from(statement.order_by(None).subquery())
-            total = session.connection().scalar(counting) or 0
-            self.counts[key] = total
-            if len(self.counts) > self.max_entries:
-                self.counts.popitem(last=False)
+        if total is not None:
+            return total
+        # One count per key at a time: requests that arrive while it runs (a cold worker
+        # under load, or the first ones after a write) wait for it instead of each counting.
+        with self._lock:
+            pending = self._pending.setdefault(key, threading.Lock())
+        with pending:
+            total = self.counts.get(key)
+            if total is None:
+                counting = select(func.count()).select_from(statement.order_by(None).subquery())
+                total = session.connection().scalar(counting) or 0
+                self.counts[key] = total
+                if len(self.counts) > self.max_entries:
+                    self.counts.popitem(last=False)
+        with self._lock:
+            self._pending.pop(key, None)
         return total
 
 

@@ -144,12 +144,23 @@ def sector_slugs(
 _SECTOR_SLUGS: dict[str, AnySelect] = {}
 
 
-def _latest_statement() -> AnySelect:
-    role = case((Observation.kind == "actual", "actual"), else_="target")
+def _latest_ranking() -> AnySelect:
+    """The ids of each indicator's most recent actual and most recent target or plan.
+
+    Ids only: the rows themselves (with the quote cut from the article body) are read by id
+    afterwards, so neither backend ranks or joins more than it must.
+    """
+    # Kinds are told apart in the ranking, not in WHERE: a condition on kind steers SQLite to
+    # the (kind, period) index, a scan of every actual, instead of the indicators' own rows.
+    role = case(
+        (Observation.kind == "actual", "actual"),
+        (Observation.kind.in_(("target", "plan")), "target"),
+        else_=None,
+    )
     ranked = (
-        observation_select()
-        .add_columns(
-            Observation.indicator_id.label("indicator_id"),
+        select(
+            Observation.id,
+            Observation.indicator_id,
             role.label("role"),
             func.row_number()
             .over(
@@ -162,16 +173,17 @@ def _latest_statement() -> AnySelect:
             )
             .label("rank"),
         )
-        .where(
-            Observation.indicator_id.in_(bindparam("ids", expanding=True)),
-            Observation.kind.in_(("actual", "target", "plan")),
-        )
+        .join(Article, Article.id == Observation.article_id)
+        .where(Observation.indicator_id.in_(bindparam("ids", expanding=True)))
         .subquery()
     )
-    return select(ranked).where(ranked.c.rank == 1)
+    return select(ranked.c.id, ranked.c.indicator_id, ranked.c.role).where(
+        ranked.c.rank == 1, ranked.c.role.is_not(None)
+    )
 
 
-_LATEST = _latest_statement()
+_LATEST_IDS = _latest_ranking()
+_BY_IDS = observation_select().where(Observation.id.in_(bindparam("ids", expanding=True)))
 
 
 def latest_observations(
@@ -182,8 +194,12 @@ def latest_observations(
     latest: dict[int, dict[str, Any]] = {i: {"actual": None, "target": None} for i in ids}
     if not ids:
         return latest
-    for row in session.connection().execute(_LATEST, {"ids": ids}):
-        latest[row.indicator_id][row.role] = observation_dict(row)
+    connection = session.connection()
+    winners = {row.id: row for row in connection.execute(_LATEST_IDS, {"ids": ids})}
+    if winners:
+        for row in connection.execute(_BY_IDS, {"ids": list(winners)}):
+            winner = winners[row.id]
+            latest[winner.indicator_id][winner.role] = observation_dict(row)
     return latest
 
 

@@ -3,7 +3,6 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import tuple_
 from starlette.responses import Response
 
 from app.db import SessionDep
@@ -108,11 +107,15 @@ def _outcomes(session: Any, pairs: set[tuple[int, str]]) -> dict[tuple[int, str]
         .add_columns(Observation.indicator_id)
         .where(
             Observation.kind == "actual",
-            tuple_(Observation.indicator_id, Observation.period).in_(sorted(pairs)),
+            # Separate INs, not a row-value IN: SQLite finds these through the index on
+            # (indicator_id, period_start); the pairs are picked out below.
+            Observation.indicator_id.in_({indicator for indicator, _ in pairs}),
+            Observation.period.in_({period for _, period in pairs}),
         )
         .order_by(Article.published_at.desc(), Observation.id.desc())
     )
     found: dict[tuple[int, str], dict[str, Any]] = {}
     for row in rows:
-        found.setdefault((row.indicator_id, row.period), observation_dict(row))
+        if (row.indicator_id, row.period) in pairs:
+            found.setdefault((row.indicator_id, row.period), observation_dict(row))
     return found
