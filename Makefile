@@ -22,8 +22,8 @@ test-postgres:  ## the suite on PostgreSQL (PG_URL; it makes and drops its own d
 	POLICYFACTS_TEST_DATABASE_URL=$(PG_URL) $(PYTHON) -m pytest
 
 lint:  ## ruff and mypy (strict on app/)
-	$(PYTHON) -m ruff check app tests migrations
-	$(PYTHON) -m ruff format --check app tests migrations
+	$(PYTHON) -m ruff check app tests migrations bench
+	$(PYTHON) -m ruff format --check app tests migrations bench
 	$(PYTHON) -m mypy
 
 check: lint test test-postgres  ## everything CI runs
