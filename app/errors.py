@@ -41,6 +41,22 @@ class Invalid(AppError):
     status = 422
 
 
+class Conflict(AppError):
+    status = 409
+
+
+class PreconditionFailed(AppError):
+    status = 412
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+
+
+class PreconditionRequired(AppError):
+    status = 428
+
+
 class Unavailable(AppError):
     status = 503
 

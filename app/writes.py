@@ -12,28 +12,19 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from app.errors import AppError, Invalid, NotFound, validation_errors
+from app.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    UnsupportedMediaType,
+    validation_errors,
+)
 from app.importer import bump_version, load_bundle
 from app.models import Observation
 from app.responses import etag_for
 from app.schemas import Bundle
-
-
-class PreconditionRequired(AppError):
-    status = 428
-
-
-class PreconditionFailed(AppError):
-    status = 412
-
-
-class Conflict(AppError):
-    status = 409
-
-
-class UnsupportedMediaType(AppError):
-    status = 415
-
 
 PATCH_TYPES = ("application/merge-patch+json", "application/json")
 

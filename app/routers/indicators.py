@@ -10,7 +10,7 @@ from starlette.responses import Response
 from app import search
 from app.auth import WriteKey
 from app.db import AnyRow, SessionDep
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.models import Indicator, Observation, indicator_sectors
 from app.pagination import (
     CursorParam,
@@ -56,7 +56,6 @@ from app.schemas import (
 )
 from app.schemas import Observation as ObservationOut
 from app.writes import (
-    Conflict,
     SlugResource,
     created,
     load_one,

@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app.auth import WriteKey
 from app.db import AnySelect, SessionDep
-from app.errors import Invalid, NotFound
+from app.errors import Conflict, Invalid, NotFound
 from app.importer import bump_version, find_quote
 from app.models import Article, Indicator, Observation, utcnow
 from app.pagination import (
@@ -49,7 +49,6 @@ from app.schemas import (
 )
 from app.schemas import Observation as ObservationOut
 from app.writes import (
-    Conflict,
     apply_patch,
     check_if_match,
     lock,
