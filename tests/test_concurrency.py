@@ -55,6 +55,7 @@ def test_racing_creates_of_one_slug_give_one_201(
     with serving(url, tmp_path, workers=2) as base:
         start = threading.Barrier(WRITERS)
         statuses: list[int] = []
+        unexpected: list[str] = []
 
         def create() -> None:
             with httpx.Client(timeout=60) as client:
@@ -65,10 +66,12 @@ def test_racing_creates_of_one_slug_give_one_201(
                     headers={"Authorization": f"Bearer {key}"},
                 )
                 statuses.append(response.status_code)
+                if response.status_code not in (201, 409):
+                    unexpected.append(response.text)
 
         threads = [threading.Thread(target=create) for _ in range(WRITERS)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        assert Counter(statuses) == {201: 1, 409: WRITERS - 1}
+        assert Counter(statuses) == {201: 1, 409: WRITERS - 1}, unexpected
