@@ -24,7 +24,7 @@ from app.errors import (
 from app.importer import bump_version, load_bundle
 from app.models import Observation
 from app.responses import etag_for
-from app.schemas import Bundle
+from app.schemas import Bundle, ImportCounts
 
 PATCH_TYPES = ("application/merge-patch+json", "application/json")
 
@@ -81,13 +81,26 @@ def validate(model: type[BaseModel], data: dict[str, Any]) -> Any:
         raise Invalid("The request body is not valid.", errors=errors) from exc
 
 
-def load_one(session: Session, kind: str, item: BaseModel) -> None:
+def load_one(session: Session, kind: str, item: BaseModel) -> ImportCounts:
     """Load one resource through the importer; its errors point into the request body."""
     try:
-        load_bundle(session, Bundle.model_validate({kind: [item]}))
+        result = load_bundle(session, Bundle.model_validate({kind: [item]}))
     except Invalid as exc:
         errors = [{**e, "loc": ["body", *e["loc"][2:]]} for e in exc.errors or []]
         raise Invalid("The request body is not valid.", errors=errors) from exc
+    counts: ImportCounts = getattr(result, kind)
+    return counts
+
+
+def create_one(session: Session, kind: str, item: BaseModel, taken: str) -> None:
+    """Load a new resource; if another writer created it first, a 409 saying ``taken``.
+
+    The caller's check that the resource does not exist is not enough on PostgreSQL: a
+    writer that committed after it is seen by the importer's next statement, and the create
+    would silently become an update of the other writer's resource.
+    """
+    if load_one(session, kind, item).created != 1:
+        raise Conflict(taken)
 
 
 def lock(session: Session, model: Any, **identity: Any) -> int | None:
@@ -179,9 +192,10 @@ class SlugResource:
 
     def create(self, request: Request, session: Session, item: BaseModel) -> Response:
         slug = getattr(item, "slug")  # noqa: B009 - every create model has one
+        taken = f"The slug {slug!r} is taken: PATCH that {self.name} instead."
         if lock(session, self.model, slug=slug) is not None:
-            raise Conflict(f"The slug {slug!r} is taken: PATCH that {self.name} instead.")
-        load_one(session, self.kind, item)
+            raise Conflict(taken)
+        create_one(session, self.kind, item, taken)
         return created(request, f"/v1/{self.kind}/{slug}", self.found(session, slug))
 
     def update(self, request: Request, session: Session, slug: str, patch: BaseModel) -> Response:

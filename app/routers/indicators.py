@@ -57,8 +57,8 @@ from app.schemas import (
 from app.schemas import Observation as ObservationOut
 from app.writes import (
     SlugResource,
+    create_one,
     created,
-    load_one,
     merge_patch_body,
     patch_media_type,
 )
@@ -241,11 +241,10 @@ def create_indicator_observation(
     """
     indicator_id = _indicator_id(session, slug)
     item = ObservationImport.model_validate({**observation.model_dump(), "indicator": slug})
+    taken = f"{slug} already has a {item.kind} for {item.period} from that article: PATCH it."
     if existing_observation(session, indicator_id, item) is not None:
-        raise Conflict(
-            f"{slug} already has a {item.kind} for {item.period} from that article: PATCH it."
-        )
-    load_one(session, "observations", item)
+        raise Conflict(taken)
+    create_one(session, "observations", item, taken)
     new_id = existing_observation(session, indicator_id, item)
     assert new_id is not None
     detail = observation_detail(session, new_id)
