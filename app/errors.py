@@ -57,10 +57,6 @@ class PreconditionRequired(AppError):
     status = 428
 
 
-class Unavailable(AppError):
-    status = 503
-
-
 def problem(
     status: int,
     detail: str,
