@@ -23,7 +23,7 @@ from app.responses import matches
 MAX_ENTRY_BYTES = 1 << 20
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-Key = tuple[str, bytes, bytes]  # path, query string, Accept
+Key = tuple[str, bytes, bytes, bytes]  # path, query string, and the Accept and Origin fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,9 @@ class Entry:
 
 
 class ResponseCache:
-    """ASGI middleware: the cached answer to a GET of ``/v1/...``, or the app's, stored."""
+    """ASGI middleware: the cached answer to a GET (or HEAD) of ``/v1/...``, or the app's,
+    stored. It goes outermost, so it keeps what the client was sent, CORS headers included;
+    the key holds every request field those answers vary on (``Accept``, ``Origin``)."""
 
     def __init__(
         self,
@@ -67,15 +69,24 @@ class ResponseCache:
                 # This process may just have written: forget what it knew, at once.
                 self.clear()
             return
-        if scope["method"] != "GET" or not scope["path"].startswith("/v1/"):
+        method = scope["method"]
+        if method not in ("GET", "HEAD") or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
         await self.refresh()
-        key = (scope["path"], scope["query_string"], _header(scope, b"accept"))
+        key = (
+            scope["path"],
+            scope["query_string"],
+            _header(scope, b"accept"),
+            _header(scope, b"origin"),
+        )
         entry = self.entries.get(key)
         if entry is not None and entry.version == self.version >= 0:
             self.entries.move_to_end(key)
-            await self.send_entry(scope, send, entry)
+            await self.send_entry(scope, send, entry, body=method == "GET")
+            return
+        if method == "HEAD":  # no body to keep
+            await self.app(scope, receive, send)
             return
         await self.app(scope, receive, self.storing(send, key, self.version))
 
@@ -101,7 +112,7 @@ class ResponseCache:
         self.size = 0
         self.read_at = float("-inf")
 
-    async def send_entry(self, scope: Scope, send: Send, entry: Entry) -> None:
+    async def send_entry(self, scope: Scope, send: Send, entry: Entry, *, body: bool) -> None:
         if matches(_header_lines(scope, b"if-none-match"), entry.etag):
             await send(
                 {
@@ -113,7 +124,7 @@ class ResponseCache:
             await send({"type": "http.response.body", "body": b""})
             return
         await send({"type": "http.response.start", "status": 200, "headers": entry.headers})
-        await send({"type": "http.response.body", "body": entry.body})
+        await send({"type": "http.response.body", "body": entry.body if body else b""})
 
     def storing(self, send: Send, key: Key, version: int) -> Send:
         """``send``, keeping a copy of a whole 200 JSON answer with an ETag."""
@@ -123,7 +134,7 @@ class ResponseCache:
         async def capture(message: Message) -> None:
             nonlocal status, headers
             if message["type"] == "http.response.start":
-                # A copy as the app made them: middleware further out edits them in place.
+                # A copy, as they were sent: the server may add to the list it was given.
                 status, headers = message["status"], list(message.get("headers", []))
             elif (
                 message["type"] == "http.response.body"
@@ -145,12 +156,11 @@ class ResponseCache:
             return
         if len(body) > MAX_ENTRY_BYTES or version != self.version:
             return
-        kept = (b"etag", b"cache-control", b"vary")
         entry = Entry(
             version=version,
             etag=etag.decode("latin-1"),
             headers=list(headers),
-            not_modified_headers=[(k, v) for k, v in headers if k in kept],
+            not_modified_headers=[(k, v) for k, v in headers if _kept_in_304(k)],
             body=body,
         )
         old = self.entries.pop(key, None)
@@ -161,6 +171,12 @@ class ResponseCache:
         while self.size > self.max_bytes and self.entries:
             _, evicted = self.entries.popitem(last=False)
             self.size -= len(evicted.body)
+
+
+def _kept_in_304(name: bytes) -> bool:
+    """The fields a 304 repeats from its 200 (RFC 9110 15.4.5), and CORS's, as the app's own
+    304 has them: a browser checks CORS on the 304 of a cross-origin revalidation too."""
+    return name in (b"etag", b"cache-control", b"vary") or name.startswith(b"access-control-")
 
 
 def _header(scope: Scope, name: bytes) -> bytes:

@@ -49,13 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
-    if settings.response_cache:
-        app.add_middleware(
-            ResponseCache,
-            read_version=lambda: read_data_version(app.state.sessionmaker),
-            max_bytes=settings.cache_bytes,
-            poll_seconds=settings.cache_poll_seconds,
-        )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -66,4 +59,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeadAsGet)
+    if settings.response_cache:
+        # Added last, so outermost of all but Starlette's error middleware: a cached answer
+        # costs little more than the cache itself. It keeps answers as the stack sent them,
+        # CORS headers included, keyed by the request fields they vary on.
+        app.add_middleware(
+            ResponseCache,
+            read_version=lambda: read_data_version(app.state.sessionmaker),
+            max_bytes=settings.cache_bytes,
+            poll_seconds=settings.cache_poll_seconds,
+        )
     return app

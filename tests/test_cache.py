@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.cli import seed_bundle
 from app.config import Settings
@@ -65,8 +65,6 @@ def test_the_cache_can_be_turned_off(
     database_url: str, connection: Connection, statements: list[str]
 ) -> None:
     app = create_app(Settings(database_url=database_url, response_cache=False))
-    from sqlalchemy.orm import sessionmaker
-
     app.state.sessionmaker = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
     with TestClient(app) as client:
         client.get(URL)
@@ -119,3 +117,38 @@ def test_a_total_is_counted_once_per_query_and_data_version(
     session.flush()
     third = client.get("/v1/sectors?limit=5").json()
     assert third["total"] == first["total"] + 1
+
+
+def test_a_cached_answer_names_only_the_origin_it_was_made_for(
+    database_url: str, connection: Connection
+) -> None:
+    settings = Settings(
+        database_url=database_url, cache_poll_seconds=0, cors_origins=["https://a.example"]
+    )
+    app = create_app(settings)
+    app.state.sessionmaker = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+    with TestClient(app) as client:
+        for _ in range(2):  # made, then from the cache
+            allowed = client.get(URL, headers={"Origin": "https://a.example"})
+            assert allowed.headers["access-control-allow-origin"] == "https://a.example"
+        other = client.get(URL, headers={"Origin": "https://b.example"})
+        assert "access-control-allow-origin" not in other.headers
+        none = client.get(URL)
+        assert "access-control-allow-origin" not in none.headers
+        revalidated = client.get(
+            URL, headers={"Origin": "https://a.example", "If-None-Match": allowed.headers["etag"]}
+        )
+        assert revalidated.status_code == 304
+        assert revalidated.headers["access-control-allow-origin"] == "https://a.example"
+
+
+def test_head_is_answered_from_the_cache_without_a_body(
+    client: TestClient, statements: list[str]
+) -> None:
+    get = client.get(URL)
+    asked = len(statements)
+    head = client.head(URL)
+    assert len(statements) - asked == 1  # the version; nothing else
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == get.headers["etag"]
+    assert head.headers["content-length"] == str(len(get.content))
