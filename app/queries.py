@@ -4,11 +4,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, false, func, select
+from sqlalchemy import ColumnElement, case, false, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import AnyRow, AnySelect, Column
 from app.models import Article, DataVersion, Indicator, Observation, Sector, indicator_sectors
+from app.prepared import Prepared, in_ids
 from app.schemas import is_slug, period_bounds
 
 
@@ -130,18 +131,19 @@ def sector_slugs(
         return result
     statement = _SECTOR_SLUGS.get(link.name)
     if statement is None:
-        statement = _SECTOR_SLUGS[link.name] = (
-            select(owner_key, Sector.slug)
+        statement = _SECTOR_SLUGS[link.name] = Prepared(
+            select(owner_key.label("owner"), Sector.slug)
             .join(Sector, Sector.id == link.c.sector_id)
-            .where(owner_key.in_(bindparam("ids", expanding=True)))
-            .order_by(owner_key, Sector.slug)
+            .where(in_ids(owner_key))
+            .order_by(owner_key, Sector.slug),
+            lists=["ids"],
         )
-    for owner, slug in session.connection().execute(statement, {"ids": ids}):
+    for owner, slug in statement.all(session.connection(), ids=ids):
         result[owner].append(slug)
     return result
 
 
-_SECTOR_SLUGS: dict[str, AnySelect] = {}
+_SECTOR_SLUGS: dict[str, Prepared] = {}
 
 
 def _latest_ranking() -> AnySelect:
@@ -174,7 +176,7 @@ def _latest_ranking() -> AnySelect:
             .label("rank"),
         )
         .join(Article, Article.id == Observation.article_id)
-        .where(Observation.indicator_id.in_(bindparam("ids", expanding=True)))
+        .where(in_ids(Observation.indicator_id))
         .subquery()
     )
     return select(ranked.c.id, ranked.c.indicator_id, ranked.c.role).where(
@@ -182,8 +184,8 @@ def _latest_ranking() -> AnySelect:
     )
 
 
-_LATEST_IDS = _latest_ranking()
-_BY_IDS = observation_select().where(Observation.id.in_(bindparam("ids", expanding=True)))
+_LATEST_IDS = Prepared(_latest_ranking(), lists=["ids"])
+_BY_IDS = Prepared(observation_select().where(in_ids(Observation.id)), lists=["ids"])
 
 
 def latest_observations(
@@ -195,20 +197,21 @@ def latest_observations(
     if not ids:
         return latest
     connection = session.connection()
-    winners = {row.id: row for row in connection.execute(_LATEST_IDS, {"ids": ids})}
+    winners = {row.id: row for row in _LATEST_IDS.all(connection, ids=ids)}
     if winners:
-        for row in connection.execute(_BY_IDS, {"ids": list(winners)}):
+        for row in _BY_IDS.all(connection, ids=list(winners)):
             winner = winners[row.id]
             latest[winner.indicator_id][winner.role] = observation_dict(row)
     return latest
 
 
-_DATA_VERSION = select(DataVersion.version).where(DataVersion.id == 1)
+_DATA_VERSION = Prepared(select(DataVersion.version).where(DataVersion.id == 1))
 
 
 def data_version(session: Session) -> int:
     """The count of committed writes, shared by every process on the database."""
-    return session.connection().scalar(_DATA_VERSION) or 0
+    row = _DATA_VERSION.one_or_none(session.connection())
+    return row.version if row is not None else 0
 
 
 def read_data_version(factory: sessionmaker[Session]) -> int:

@@ -5,13 +5,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BeforeValidator
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
-from app.db import AnyRow, SessionDep
+from app.db import AnyRow, ReadSessionDep, SessionDep
 from app.errors import Invalid
 from app.models import Article, Observation, article_sectors
 from app.pagination import (
@@ -29,6 +29,7 @@ from app.pagination import (
     totals,
 )
 from app.params import ArticleSlug
+from app.prepared import Prepared
 from app.queries import in_sector, iso, sector_slugs
 from app.responses import json_response
 from app.schemas import (
@@ -137,9 +138,9 @@ def _instant(value: datetime | date, *, end: bool, name: str) -> datetime:
     response_model=ArticlePage,
     description=sort_description(SORTS, DEFAULT_SORT),
 )
-def list_articles(
+async def list_articles(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     q: SearchText = None,
     sector: Annotated[str | None, Query(max_length=200, description="Sector slug.")] = None,
     published_from: Instant = None,
@@ -188,13 +189,12 @@ def list_articles(
     return page_response(request, page, [_article_dict(r, slugs[r.id]) for r in page.rows])
 
 
+_BY_SLUG = Prepared(select(*_columns(), Article.body).where(Article.slug == bindparam("slug")))
+
+
 def article_detail(session: Session, slug: str) -> dict[str, Any] | None:
     """The article as ``GET /v1/articles/{slug}`` shows it."""
-    row = (
-        session.connection()
-        .execute(select(*_columns(), Article.body).where(Article.slug == slug))
-        .one_or_none()
-    )
+    row = _BY_SLUG.one_or_none(session.connection(), slug=slug)
     if row is None:
         return None
     slugs = sector_slugs(session, article_sectors, article_sectors.c.article_id, [row.id])
@@ -213,7 +213,7 @@ ARTICLES = SlugResource(
 
 
 @router.get("/{slug}", name="get_article", response_model=ArticleDetail)
-def get_article(request: Request, session: SessionDep, slug: ArticleSlug) -> Response:
+async def get_article(request: Request, session: ReadSessionDep, slug: ArticleSlug) -> Response:
     """One article with its full body, which evidence offsets point into."""
     return json_response(request, ARTICLES.found(session, slug))
 

@@ -14,7 +14,7 @@ _OK = b'{"status":"ok"}'
 
 
 @router.get("/healthz", name="get_health", response_model=Health)
-def get_health() -> Response:
+async def get_health() -> Response:
     """200 while the process lives."""
     return Response(_OK, media_type="application/json", headers={"Cache-Control": "no-store"})
 

@@ -3,13 +3,13 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
-from app.db import AnyRow, SessionDep
+from app.db import AnyRow, ReadSessionDep, SessionDep
 from app.errors import Conflict, NotFound
 from app.models import Indicator, Observation, indicator_sectors
 from app.pagination import (
@@ -27,6 +27,7 @@ from app.pagination import (
     totals,
 )
 from app.params import IndicatorSlug
+from app.prepared import Prepared
 from app.queries import (
     indicator_in_sector,
     latest_observations,
@@ -110,9 +111,9 @@ def _indicator_dicts(session: Session, rows: list[AnyRow]) -> list[dict[str, Any
     response_model=IndicatorPage,
     description=sort_description(SORTS, DEFAULT_SORT),
 )
-def list_indicators(
+async def list_indicators(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     q: SearchText = None,
     sector: Annotated[str | None, Query(max_length=200, description="Sector slug.")] = None,
     geography: Annotated[
@@ -159,9 +160,12 @@ def _indicator_id(session: Session, slug: str) -> int:
     return found
 
 
+_BY_SLUG = Prepared(select(*COLUMNS).where(Indicator.slug == bindparam("slug")))
+
+
 def indicator_detail(session: Session, slug: str) -> dict[str, Any] | None:
     """The indicator as ``GET /v1/indicators/{slug}`` shows it."""
-    row = session.connection().execute(select(*COLUMNS).where(Indicator.slug == slug)).one_or_none()
+    row = _BY_SLUG.one_or_none(session.connection(), slug=slug)
     return None if row is None else _indicator_dicts(session, [row])[0]
 
 
@@ -177,7 +181,7 @@ INDICATORS = SlugResource(
 
 
 @router.get("/{slug}", name="get_indicator", response_model=IndicatorOut)
-def get_indicator(request: Request, session: SessionDep, slug: IndicatorSlug) -> Response:
+async def get_indicator(request: Request, session: ReadSessionDep, slug: IndicatorSlug) -> Response:
     """One indicator with its latest actual and latest target or plan."""
     return json_response(request, INDICATORS.found(session, slug))
 
@@ -258,9 +262,9 @@ def create_indicator_observation(
     response_model=ObservationPage,
     description="Sort by `period`, `id`; prefix `-` for descending. Default `period`.",
 )
-def list_indicator_observations(
+async def list_indicator_observations(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     slug: IndicatorSlug,
     kind: Kinds = None,
     period_from: PeriodFrom = None,

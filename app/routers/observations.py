@@ -6,12 +6,12 @@ from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, bindparam, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response, StreamingResponse
 
 from app.auth import WriteKey
-from app.db import AnySelect, SessionDep
+from app.db import AnySelect, ReadSessionDep, SessionDep
 from app.errors import Conflict, Invalid, NotFound
 from app.importer import bump_version, find_quote
 from app.models import Article, Indicator, Observation, utcnow
@@ -29,6 +29,7 @@ from app.pagination import (
     totals,
 )
 from app.params import ObservationId
+from app.prepared import Prepared
 from app.queries import (
     data_version,
     indicator_in_sector,
@@ -264,9 +265,9 @@ def _number(value: float | None) -> str:
     response_model=ObservationPage,
     description=sort_description(SORTS, DEFAULT_SORT),
 )
-def list_observations(
+async def list_observations(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     indicator: Annotated[str | None, Query(max_length=200, description="Indicator slug.")] = None,
     sector: Annotated[
         str | None, Query(max_length=200, description="Sector slug (of the indicator).")
@@ -313,13 +314,12 @@ def list_observations(
     )
 
 
+_BY_ID = Prepared(observation_select().where(Observation.id == bindparam("id")))
+
+
 def observation_detail(session: Session, observation_id: int) -> dict[str, Any] | None:
     """The observation as ``GET /v1/observations/{id}`` shows it."""
-    row = (
-        session.connection()
-        .execute(observation_select().where(Observation.id == observation_id))
-        .one_or_none()
-    )
+    row = _BY_ID.one_or_none(session.connection(), id=observation_id)
     return None if row is None else observation_dict(row)
 
 
@@ -348,7 +348,7 @@ def _found(session: Session, observation_id: int) -> dict[str, Any]:
 
 
 @router.get("/{id}", name="get_observation", response_model=ObservationOut)
-def get_observation(request: Request, session: SessionDep, id: ObservationId) -> Response:
+async def get_observation(request: Request, session: ReadSessionDep, id: ObservationId) -> Response:
     """One observation with its evidence."""
     return json_response(request, _found(session, id))
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
-from app.db import AnySelect, SessionDep
+from app.db import AnySelect, ReadSessionDep
 from app.models import Article, Indicator, Sector
 from app.pagination import (
     CursorParam,
@@ -53,9 +53,9 @@ def _matches(q: str, dialect: str) -> AnySelect:
 
 
 @router.get("", name="search", response_model=SearchPage)
-def search_all(
+async def search_all(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     q: Annotated[
         str,
         Query(

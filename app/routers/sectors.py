@@ -3,13 +3,13 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
-from app.db import AnyRow, SessionDep
+from app.db import AnyRow, ReadSessionDep, SessionDep
 from app.models import Article, Indicator, Sector, article_sectors, indicator_sectors
 from app.pagination import (
     CursorParam,
@@ -26,6 +26,7 @@ from app.pagination import (
     totals,
 )
 from app.params import SectorSlug
+from app.prepared import Prepared
 from app.queries import iso
 from app.responses import json_response
 from app.schemas import SectorCreate, SectorDetail, SectorPage, SectorUpdate
@@ -76,9 +77,9 @@ def _sector_dict(row: AnyRow) -> dict[str, Any]:
     response_model=SectorPage,
     description=sort_description(SORTS, DEFAULT_SORT),
 )
-def list_sectors(
+async def list_sectors(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     q: SearchText = None,
     sort: Annotated[str | None, sort_query(SORTS)] = None,
     limit: Limit = 20,
@@ -106,23 +107,29 @@ def list_sectors(
     return page_response(request, page, [_sector_dict(row) for row in page.rows])
 
 
+_BY_SLUG = Prepared(select(*_columns()).where(Sector.slug == bindparam("slug")))
+_INDICATORS = Prepared(
+    select(Indicator.slug, Indicator.name, Indicator.unit)
+    .join(indicator_sectors, indicator_sectors.c.indicator_id == Indicator.id)
+    .where(indicator_sectors.c.sector_id == bindparam("sector_id"))
+    .order_by(Indicator.slug)
+)
+_ARTICLES = Prepared(
+    select(Article.slug, Article.title, Article.published_at)
+    .join(article_sectors, article_sectors.c.article_id == Article.id)
+    .where(article_sectors.c.sector_id == bindparam("sector_id"))
+    .order_by(Article.published_at.desc(), Article.id.desc())
+)
+
+
 def sector_detail(session: Session, slug: str) -> dict[str, Any] | None:
     """The sector as ``GET /v1/sectors/{slug}`` shows it."""
-    row = session.connection().execute(select(*_columns()).where(Sector.slug == slug)).one_or_none()
+    connection = session.connection()
+    row = _BY_SLUG.one_or_none(connection, slug=slug)
     if row is None:
         return None
-    indicators = session.connection().execute(
-        select(Indicator.slug, Indicator.name, Indicator.unit)
-        .join(indicator_sectors, indicator_sectors.c.indicator_id == Indicator.id)
-        .where(indicator_sectors.c.sector_id == row.id)
-        .order_by(Indicator.slug)
-    )
-    articles = session.connection().execute(
-        select(Article.slug, Article.title, Article.published_at)
-        .join(article_sectors, article_sectors.c.article_id == Article.id)
-        .where(article_sectors.c.sector_id == row.id)
-        .order_by(Article.published_at.desc(), Article.id.desc())
-    )
+    indicators = _INDICATORS.all(connection, sector_id=row.id)
+    articles = _ARTICLES.all(connection, sector_id=row.id)
     return {
         **_sector_dict(row),
         "indicators": [{"slug": i.slug, "name": i.name, "unit": i.unit} for i in indicators],
@@ -144,7 +151,7 @@ SECTORS = SlugResource(
 
 
 @router.get("/{slug}", name="get_sector", response_model=SectorDetail)
-def get_sector(request: Request, session: SessionDep, slug: SectorSlug) -> Response:
+async def get_sector(request: Request, session: ReadSessionDep, slug: SectorSlug) -> Response:
     """One sector with the indicators and articles that concern it."""
     return json_response(request, SECTORS.found(session, slug))
 

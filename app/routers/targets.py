@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from app.db import SessionDep
+from app.db import ReadSessionDep
 from app.models import Article, Indicator, Observation
 from app.pagination import (
     CursorParam,
@@ -43,9 +43,9 @@ SORTS = {
         + "\nSort by `period`, `id`; prefix `-` for descending. Default `period`."
     ),
 )
-def list_targets(
+async def list_targets(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     period: Annotated[Period | None, Query(description="Exactly this period.")] = None,
     indicator: Annotated[str | None, Query(max_length=200, description="Indicator slug.")] = None,
     sector: Annotated[str | None, Query(max_length=200, description="Sector slug.")] = None,
