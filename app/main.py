@@ -10,7 +10,7 @@ from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.middleware import BodySizeLimit, HeadAsGet
 from app.migrate import head_revision
-from app.pagination import Cursors, Totals
+from app.pagination import Cursors, PageStatements, Totals
 from app.queries import read_data_version
 from app.routers import articles, health, imports, indicators, observations, sectors, targets
 from app.routers import search as search_router
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.cursors = Cursors(settings.cursor_secret)
     app.state.totals = Totals()
+    app.state.pages = PageStatements()
     app.state.head_revision = head_revision()
 
     errors.install(app)

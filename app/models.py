@@ -141,6 +141,8 @@ class Observation(Timestamped, Base):
         Index("ix_observations_period", "period_start", "id"),
         Index("ix_observations_article_id", "article_id"),
         Index("ix_observations_kind_period", "kind", "period_start", "id"),
+        # Each indicator's newest observation of a kind (queries.latest_observations).
+        Index("ix_observations_indicator_kind_period_end", "indicator_id", "kind", "period_end"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,20 +11,21 @@ import hashlib
 import hmac
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Query, Request
-from sqlalchemy import Double, cast, func, select, tuple_
+from sqlalchemy import Double, Integer, bindparam, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 from starlette.datastructures import URL
 from starlette.responses import Response
 
 from app.db import AnySelect, Column
 from app.errors import BadRequest, Invalid
+from app.prepared import Prepared
 from app.queries import data_version
 from app.responses import json_response
 
@@ -172,44 +173,94 @@ class Totals:
         return total
 
 
-def paginate(
-    session: Session,
-    statement: AnySelect,
-    *,
-    sort: Sort,
-    tiebreak: Column,
-    limit: int,
-    cursor: str | None,
-    cursors: Cursors,
-    totals: Totals,
-    query: str,
-) -> Page:
-    """One page of ``statement`` in ``sort`` order, after ``cursor``, with the exact total.
+@dataclass(frozen=True)
+class Listing:
+    """What a list pages through: its statement (any columns, filters applied), the sort,
+    and a unique column that breaks ties."""
 
-    ``statement`` selects whatever the page needs; the sort key and ``tiebreak`` (a unique
-    column) are added to it, and the page is found by comparing them, never by OFFSET.
-    """
-    key = _comparable(sort.key)
-    keyed = statement.add_columns(key.label("_sort_key"), tiebreak.label("_sort_id"))
-    last = None
-    if cursor is not None:
-        last = cursors.decode(cursor, sort=sort, query=query, types=(sort.key.type, "int"))
-    total = totals.count(session, statement, query=query)
-    if last is not None:
-        after = tuple_(key, tiebreak)
-        bound = tuple_(*last)
-        keyed = keyed.where(after < bound if sort.descending else after > bound)
+    statement: AnySelect
+    sort: Sort
+    tiebreak: Column
+
+
+class PageStatements:
+    """Each query's page statement, built and compiled once: a page costs SQLite less than
+    building and compiling it costs SQLAlchemy (app.prepared). Keyed by the query (its
+    filters' fingerprint), the sort asked for, and whether the page follows a cursor."""
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self.max_entries = max_entries
+        self.entries: OrderedDict[tuple[str, str | None, bool], tuple[Listing, Prepared]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def get(
+        self, key: tuple[str, str | None, bool], listing: Callable[[], Listing]
+    ) -> tuple[Listing, Prepared]:
+        found = self.entries.get(key)
+        if found is not None:
+            return found
+        built = listing()
+        made = (built, Prepared(_page_statement(built, after=key[2])))
+        with self._lock:
+            self.entries[key] = made
+            if len(self.entries) > self.max_entries:
+                self.entries.popitem(last=False)
+        return made
+
+
+def _page_statement(listing: Listing, *, after: bool) -> AnySelect:
+    """The statement of one page: ``listing`` in its order, from the bound ``after_key`` and
+    ``after_id`` on when ``after``, at most ``limit`` rows. Pages are found by comparing the
+    sort key and the tiebreak, never by OFFSET, so the last page costs what the first does."""
+    sort = listing.sort
+    key, tiebreak = _comparable(sort.key), listing.tiebreak
+    keyed = listing.statement.add_columns(key.label("page_key"), tiebreak.label("page_id"))
+    if after:
+        position = tuple_(key, tiebreak)
+        bound = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id", type_=Integer))
+        keyed = keyed.where(position < bound if sort.descending else position > bound)
     if sort.descending:
         keyed = keyed.order_by(key.desc(), tiebreak.desc())
     else:
         keyed = keyed.order_by(key.asc(), tiebreak.asc())
-    rows = list(session.connection().execute(keyed.limit(limit + 1)))
+    return keyed.limit(bindparam("limit", type_=Integer))
+
+
+def paginate(
+    session: Session,
+    listing: Callable[[], Listing],
+    *,
+    sort: str | None,
+    limit: int,
+    cursor: str | None,
+    cursors: Cursors,
+    totals: Totals,
+    pages: PageStatements,
+    query: str,
+) -> Page:
+    """One page of what ``listing`` makes, after ``cursor``, with the exact total.
+
+    ``listing`` is called only for a query not met before; ``sort`` is the value the client
+    sent (``listing`` checks it), ``query`` the fingerprint of the filters.
+    """
+    built, statement = pages.get((query, sort, cursor is not None), listing)
+    params: dict[str, Any] = {"limit": limit + 1}
+    if cursor is not None:
+        types: tuple[KeyType, KeyType] = (built.sort.key.type, "int")
+        after_key, after_id = cursors.decode(cursor, sort=built.sort, query=query, types=types)
+        params |= {"after_key": after_key, "after_id": after_id}
+    total = totals.count(session, built.statement, query=query)
+    rows = statement.all(session.connection(), **params)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         tail = rows[-1]
-        next_cursor = cursors.encode(sort=sort, query=query, last=(tail._sort_key, tail._sort_id))
-    return Page(rows=rows, total=total or 0, next_cursor=next_cursor)
+        next_cursor = cursors.encode(
+            sort=built.sort, query=query, last=(tail.page_key, tail.page_id)
+        )
+    return Page(rows=rows, total=total, next_cursor=next_cursor)
 
 
 def _comparable(key: SortKey) -> Column:
@@ -286,6 +337,11 @@ def page_response(request: Request, page: Page, items: list[dict[str, Any]]) -> 
     """The list envelope of API.md, with its ``Link`` header."""
     body = {"items": items, "total": page.total, "next_cursor": page.next_cursor}
     return json_response(request, body, headers=next_link(request.url, page.next_cursor))
+
+
+def pages(request: Request) -> PageStatements:
+    statements: PageStatements = request.app.state.pages
+    return statements
 
 
 def totals(request: Request) -> Totals:

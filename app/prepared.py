@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import BindParameter, Boolean, ColumnElement, Connection, Dialect, bindparam
+from sqlalchemy import (
+    BindParameter,
+    Boolean,
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Dialect,
+    bindparam,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -61,7 +69,7 @@ def _in_ids_postgresql(element: InIds, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{column} = ANY(CAST({compiler.process(element.ids, **kw)} AS INTEGER[]))"
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Compiled:
     sql: str
     positional: tuple[str, ...] | None  # parameter names in order, for a qmark driver
@@ -70,13 +78,17 @@ class _Compiled:
     lists: frozenset[str]  # parameters that hold a list of ids
     json_lists: bool  # SQLite reads a list as JSON text
     row: type[tuple[Any, ...]]
-    processors: tuple[Callable[[Any], Any] | None, ...]
+    types: tuple[Any, ...]  # of the columns, as the dialect implements them
+    # Known after the first execution: a driver may need the type codes of the cursor.
+    processors: tuple[Callable[[Any], Any] | None, ...] | None = None
 
 
 class Prepared:
     """A read statement, compiled on first use on each dialect; ``all`` runs it."""
 
-    def __init__(self, statement: AnySelect, *, lists: Iterable[str] = ()) -> None:
+    def __init__(
+        self, statement: AnySelect | CompoundSelect[Any], *, lists: Iterable[str] = ()
+    ) -> None:
         self.statement = statement
         self.lists = frozenset(lists)
         self._compiled: dict[str, _Compiled] = {}
@@ -97,8 +109,14 @@ class Prepared:
             if compiled.positional is not None
             else values
         )
-        rows = _run(connection, compiled.sql, arguments)
-        make, processors = compiled.row, compiled.processors
+        rows, description = _run(connection, compiled.sql, arguments)
+        processors = compiled.processors
+        if processors is None:
+            processors = compiled.processors = tuple(
+                type_.result_processor(dialect, column[1])
+                for type_, column in zip(compiled.types, description, strict=True)
+            )
+        make = compiled.row
         if not any(processors):
             return [make(*raw) for raw in rows]
         return [
@@ -116,16 +134,19 @@ class Prepared:
         compiled = self.statement.compile(dialect=dialect)
         given = self.lists | {name for name, bind in compiled.binds.items() if bind.required}
         expanded = compiled.construct_expanded_state(dict.fromkeys(given))
-        bind_processors = dict(expanded.processors)
+        bind_processors = {
+            name: process
+            for name, bind in compiled.binds.items()
+            if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        } | dict(expanded.processors)  # and those of each value of an IN list
         defaults = {
             name: process(value) if (process := bind_processors.get(name)) else value
             for name, value in expanded.parameters.items()
             if name not in given
         }
         columns = list(self.statement.selected_columns.keys())
-        processors = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in self.statement.selected_columns
+        types = tuple(
+            column.type.dialect_impl(dialect) for column in self.statement.selected_columns
         )
         positional = expanded.positiontup
         made = _Compiled(
@@ -136,13 +157,13 @@ class Prepared:
             lists=self.lists,
             json_lists=dialect.name == "sqlite",
             row=namedtuple("PreparedRow", columns),
-            processors=processors,
+            types=types,
         )
         self._compiled[dialect.name] = made
         return made
 
 
-def _run(connection: Connection, sql: str, arguments: Any) -> list[Any]:
+def _run(connection: Connection, sql: str, arguments: Any) -> tuple[list[Any], Any]:
     """``sql`` on the connection's DBAPI cursor, inside its transaction, with what
     SQLAlchemy's own execution does that matters here: ``before_cursor_execute`` listeners
     hear of it, and a driver error is raised as SQLAlchemy's (a lost connection is
@@ -155,7 +176,7 @@ def _run(connection: Connection, sql: str, arguments: Any) -> list[Any]:
                 connection, cursor, sql, arguments, None, False
             )
         cursor.execute(sql, arguments)
-        return list(cursor.fetchall())
+        return list(cursor.fetchall()), cursor.description
     except dialect.loaded_dbapi.Error as error:
         if dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor):
             connection.invalidate(error)

@@ -4,8 +4,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, false, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, CompoundSelect, false, func, literal, select, union_all
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from app.db import AnyRow, AnySelect, Column
 from app.models import Article, DataVersion, Indicator, Observation, Sector, indicator_sectors
@@ -146,62 +146,57 @@ def sector_slugs(
 _SECTOR_SLUGS: dict[str, Prepared] = {}
 
 
-def _latest_ranking() -> AnySelect:
-    """The ids of each indicator's most recent actual and most recent target or plan.
+def _latest_candidates() -> CompoundSelect[Any]:
+    """Each indicator's observations of its newest period, per role: actual, and target or
+    plan. Usually one row per role; more when several articles state that period.
 
-    Ids only: the rows themselves (with the quote cut from the article body) are read by id
-    afterwards, so neither backend ranks or joins more than it must.
+    The newest period is a max over the (indicator_id, kind, period_end) index, correlated to
+    the indicator: a few page reads, however many observations the indicator has.
     """
-    # Kinds are told apart in the ranking, not in WHERE: a condition on kind steers SQLite to
-    # the (kind, period) index, a scan of every actual, instead of the indicators' own rows.
-    role = case(
-        (Observation.kind == "actual", "actual"),
-        (Observation.kind.in_(("target", "plan")), "target"),
-        else_=None,
-    )
-    ranked = (
-        select(
-            Observation.id,
-            Observation.indicator_id,
-            role.label("role"),
-            func.row_number()
-            .over(
-                partition_by=(Observation.indicator_id, role),
-                order_by=(
-                    Observation.period_end.desc(),
-                    Article.published_at.desc(),
-                    Observation.id.desc(),
-                ),
-            )
-            .label("rank"),
+    roles = []
+    for role, kinds in (("actual", ("actual",)), ("target", ("target", "plan"))):
+        other = aliased(Observation)
+        newest = (
+            select(func.max(other.period_end))
+            .where(other.indicator_id == Indicator.id, other.kind.in_(kinds))
+            .scalar_subquery()
         )
-        .join(Article, Article.id == Observation.article_id)
-        .where(in_ids(Observation.indicator_id))
-        .subquery()
-    )
-    return select(ranked.c.id, ranked.c.indicator_id, ranked.c.role).where(
-        ranked.c.rank == 1, ranked.c.role.is_not(None)
-    )
+        roles.append(
+            observation_select()
+            .add_columns(
+                Observation.indicator_id.label("indicator_id"),
+                literal(role).label("role"),
+                Article.published_at.label("published_at"),
+            )
+            .where(
+                in_ids(Indicator.id),
+                Observation.kind.in_(kinds) if len(kinds) > 1 else Observation.kind == kinds[0],
+                Observation.period_end == newest,
+            )
+        )
+    return union_all(*roles)
 
 
-_LATEST_IDS = Prepared(_latest_ranking(), lists=["ids"])
-_BY_IDS = Prepared(observation_select().where(in_ids(Observation.id)), lists=["ids"])
+_LATEST = Prepared(_latest_candidates(), lists=["ids"])
 
 
 def latest_observations(
     session: Session, indicator_ids: Iterable[int]
 ) -> dict[int, dict[str, Any]]:
-    """For each indicator, its most recent actual and its most recent target or plan."""
+    """For each indicator, its most recent actual and its most recent target or plan: of the
+    newest period, as stated by the most recently published article."""
     ids = list(indicator_ids)
     latest: dict[int, dict[str, Any]] = {i: {"actual": None, "target": None} for i in ids}
     if not ids:
         return latest
-    connection = session.connection()
-    winners = {row.id: row for row in _LATEST_IDS.all(connection, ids=ids)}
-    if winners:
-        for row in _BY_IDS.all(connection, ids=list(winners)):
-            winner = winners[row.id]
-            latest[winner.indicator_id][winner.role] = observation_dict(row)
+    best: dict[tuple[int, str], Any] = {}
+    for row in _LATEST.all(session.connection(), ids=ids):
+        key = (row.indicator_id, row.role)
+        held = best.get(key)
+        if held is None or (row.published_at, row.id) > (held.published_at, held.id):
+            best[key] = row
+    for (indicator_id, role), row in best.items():
+        latest[indicator_id][role] = observation_dict(row)
     return latest
 
 

@@ -17,12 +17,14 @@ from app.models import Article, Observation, article_sectors
 from app.pagination import (
     CursorParam,
     Limit,
+    Listing,
     SearchText,
     SortKey,
     choose_sort,
     cursors,
     fingerprint,
     page_response,
+    pages,
     paginate,
     sort_description,
     sort_query,
@@ -150,37 +152,49 @@ async def list_articles(
     cursor: CursorParam = None,
 ) -> Response:
     """List articles, newest first; filter by text, sector and publication time."""
-    statement = select(*_columns())
-    if sector is not None:
-        statement = statement.where(
-            in_sector(Article.id, article_sectors.c.sector_id, article_sectors.c.article_id, sector)
-        )
-    if published_from is not None:
-        statement = statement.where(
-            Article.published_at >= _instant(published_from, end=False, name="published_from")
-        )
-    if published_to is not None:
-        bound = _instant(published_to, end=True, name="published_to")
-        inclusive = isinstance(published_to, datetime)
-        statement = statement.where(
-            Article.published_at <= bound if inclusive else Article.published_at < bound
-        )
-    relevance = None
-    if q is not None:
-        scores = search.scores(Article, q, session.get_bind().dialect.name)
-        statement = statement.join(scores, scores.c.id == Article.id)
-        relevance = SortKey(scores.c.score, "float")
-    chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=relevance)
+    # Checked before any lookup: a bound out of range is a 422 whether or not the query
+    # was met before.
+    after = (
+        None
+        if published_from is None
+        else _instant(published_from, end=False, name="published_from")
+    )
+    before = None if published_to is None else _instant(published_to, end=True, name="published_to")
+    dialect = session.get_bind().dialect.name
+
+    def listing() -> Listing:
+        statement = select(*_columns())
+        if sector is not None:
+            statement = statement.where(
+                in_sector(
+                    Article.id, article_sectors.c.sector_id, article_sectors.c.article_id, sector
+                )
+            )
+        if after is not None:
+            statement = statement.where(Article.published_at >= after)
+        if before is not None:
+            inclusive = isinstance(published_to, datetime)
+            statement = statement.where(
+                Article.published_at <= before if inclusive else Article.published_at < before
+            )
+        relevance = None
+        if q is not None:
+            scores = search.scores(Article, q, dialect)
+            statement = statement.join(scores, scores.c.id == Article.id)
+            relevance = SortKey(scores.c.score, "float")
+        chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=relevance)
+        return Listing(statement, chosen, Article.id)
+
     filters = {"q": q, "sector": sector, "from": published_from, "to": published_to}
     page = paginate(
         session,
-        statement,
-        sort=chosen,
-        tiebreak=Article.id,
+        listing,
+        sort=sort,
         limit=limit,
         cursor=cursor,
         cursors=cursors(request),
         totals=totals(request),
+        pages=pages(request),
         query=fingerprint({"path": "articles", **filters}),
     )
     slugs = sector_slugs(

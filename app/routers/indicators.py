@@ -15,12 +15,14 @@ from app.models import Indicator, Observation, indicator_sectors
 from app.pagination import (
     CursorParam,
     Limit,
+    Listing,
     SearchText,
     SortKey,
     choose_sort,
     cursors,
     fingerprint,
     page_response,
+    pages,
     paginate,
     sort_description,
     sort_query,
@@ -125,29 +127,34 @@ async def list_indicators(
     cursor: CursorParam = None,
 ) -> Response:
     """List indicators, each with its latest actual and target; search names and descriptions."""
-    statement = select(*COLUMNS)
-    if sector is not None:
-        statement = statement.where(indicator_in_sector(sector))
-    if geography is not None:
-        statement = statement.where(Indicator.geography == geography.upper())
-    if unit is not None:
-        statement = statement.where(Indicator.unit == unit)
-    relevance = None
-    if q is not None:
-        scores = search.scores(Indicator, q, session.get_bind().dialect.name)
-        statement = statement.join(scores, scores.c.id == Indicator.id)
-        relevance = SortKey(scores.c.score, "float")
-    chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=relevance)
+    dialect = session.get_bind().dialect.name
+
+    def listing() -> Listing:
+        statement = select(*COLUMNS)
+        if sector is not None:
+            statement = statement.where(indicator_in_sector(sector))
+        if geography is not None:
+            statement = statement.where(Indicator.geography == geography.upper())
+        if unit is not None:
+            statement = statement.where(Indicator.unit == unit)
+        relevance = None
+        if q is not None:
+            scores = search.scores(Indicator, q, dialect)
+            statement = statement.join(scores, scores.c.id == Indicator.id)
+            relevance = SortKey(scores.c.score, "float")
+        chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=relevance)
+        return Listing(statement, chosen, Indicator.id)
+
     filters = {"q": q, "sector": sector, "geography": geography, "unit": unit}
     page = paginate(
         session,
-        statement,
-        sort=chosen,
-        tiebreak=Indicator.id,
+        listing,
+        sort=sort,
         limit=limit,
         cursor=cursor,
         cursors=cursors(request),
         totals=totals(request),
+        pages=pages(request),
         query=fingerprint({"path": "indicators", **filters}),
     )
     return page_response(request, page, _indicator_dicts(session, page.rows))

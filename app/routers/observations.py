@@ -18,11 +18,13 @@ from app.models import Article, Indicator, Observation, utcnow
 from app.pagination import (
     CursorParam,
     Limit,
+    Listing,
     SortKey,
     choose_sort,
     cursors,
     fingerprint,
     page_response,
+    pages,
     paginate,
     sort_description,
     sort_query,
@@ -154,37 +156,42 @@ def observation_list(
     """
     if indicator is not None:
         conditions = [*conditions, Indicator.slug == indicator]
-    statement = observation_select().where(*conditions)
-    chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=None)
     query = fingerprint({"path": request.url.path, **filters})
+
+    def listing() -> Listing:
+        statement = observation_select().where(*conditions)
+        chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=None)
+        return Listing(statement, chosen, Observation.id)
+
     if as_csv:
-        key, tiebreak = chosen.key.column, Observation.id
+        built = listing()
+        key, tiebreak = built.sort.key.column, Observation.id
         ordered = (
-            statement.order_by(key.desc(), tiebreak.desc())
-            if chosen.descending
-            else statement.order_by(key, tiebreak)
+            built.statement.order_by(key.desc(), tiebreak.desc())
+            if built.sort.descending
+            else built.statement.order_by(key, tiebreak)
         )
         return _csv(request, ordered, query, csv_name, indicator)
     _require_indicator(session, indicator)
     page = paginate(
         session,
-        statement,
-        sort=chosen,
-        tiebreak=Observation.id,
+        listing,
+        sort=sort,
         limit=limit,
         cursor=cursor,
         cursors=cursors(request),
         totals=totals(request),
+        pages=pages(request),
         query=query,
     )
     return page_response(request, page, [observation_dict(row) for row in page.rows])
 
 
+_INDICATOR_ID = Prepared(select(Indicator.id).where(Indicator.slug == bindparam("slug")))
+
+
 def _require_indicator(session: Session, slug: str | None) -> None:
-    if (
-        slug is not None
-        and session.connection().scalar(select(Indicator.id).where(Indicator.slug == slug)) is None
-    ):
+    if slug is not None and _INDICATOR_ID.one_or_none(session.connection(), slug=slug) is None:
         raise NotFound(f"No indicator with slug {slug!r}.")
 
 

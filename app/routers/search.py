@@ -13,14 +13,17 @@ from app.models import Article, Indicator, Sector
 from app.pagination import (
     CursorParam,
     Limit,
+    Listing,
     Sort,
     SortKey,
     cursors,
     fingerprint,
     page_response,
+    pages,
     paginate,
     totals,
 )
+from app.prepared import Prepared, in_ids
 from app.schemas import SearchPage
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
@@ -67,18 +70,23 @@ async def search_all(
     cursor: CursorParam = None,
 ) -> Response:
     """Search articles, sectors and indicators at once, best match first."""
-    statement = _matches(q, session.get_bind().dialect.name)
-    matches = statement.selected_columns
-    sort = Sort(name="relevance", key=SortKey(matches.score, "float"), descending=False)
+    dialect = session.get_bind().dialect.name
+
+    def listing() -> Listing:
+        statement = _matches(q, dialect)
+        matches = statement.selected_columns
+        relevance = Sort(name="relevance", key=SortKey(matches.score, "float"), descending=False)
+        return Listing(statement, relevance, matches.uid.cast(Integer))
+
     page = paginate(
         session,
-        statement,
-        sort=sort,
-        tiebreak=matches.uid.cast(Integer),
+        listing,
+        sort=None,
         limit=limit,
         cursor=cursor,
         cursors=cursors(request),
         totals=totals(request),
+        pages=pages(request),
         query=fingerprint({"path": "search", "q": q}),
     )
     texts = _texts(session, page.rows)
@@ -97,12 +105,16 @@ async def search_all(
 def _texts(session: Session, rows: list[Any]) -> dict[tuple[str, int], str | None]:
     """The text each result's snippet is cut from: its first non-empty descriptive field."""
     found: dict[tuple[str, int], str | None] = {}
-    for label, model, _title, columns in TYPES:
+    for label, _model, _title, _columns in TYPES:
         ids = [row.id for row in rows if row.type == label]
         if not ids:
             continue
-        for row_id, *values in session.connection().execute(
-            select(model.id, *columns).where(model.id.in_(ids))
-        ):
+        for row_id, *values in _TEXTS[label].all(session.connection(), ids=ids):
             found[(label, row_id)] = next((v for v in values if v), None)
     return found
+
+
+_TEXTS = {
+    label: Prepared(select(model.id, *columns).where(in_ids(model.id)), lists=["ids"])
+    for label, model, _title, columns in TYPES
+}

@@ -14,12 +14,14 @@ from app.models import Article, Indicator, Sector, article_sectors, indicator_se
 from app.pagination import (
     CursorParam,
     Limit,
+    Listing,
     SearchText,
     SortKey,
     choose_sort,
     cursors,
     fingerprint,
     page_response,
+    pages,
     paginate,
     sort_description,
     sort_query,
@@ -86,22 +88,27 @@ async def list_sectors(
     cursor: CursorParam = None,
 ) -> Response:
     """List sectors with how many articles and indicators concern each."""
-    statement = select(*_columns())
-    relevance = None
-    if q is not None:
-        scores = search.scores(Sector, q, session.get_bind().dialect.name)
-        statement = statement.join(scores, scores.c.id == Sector.id)
-        relevance = SortKey(scores.c.score, "float")
-    chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=relevance)
+    dialect = session.get_bind().dialect.name
+
+    def listing() -> Listing:
+        statement = select(*_columns())
+        relevance = None
+        if q is not None:
+            scores = search.scores(Sector, q, dialect)
+            statement = statement.join(scores, scores.c.id == Sector.id)
+            relevance = SortKey(scores.c.score, "float")
+        chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=relevance)
+        return Listing(statement, chosen, Sector.id)
+
     page = paginate(
         session,
-        statement,
-        sort=chosen,
-        tiebreak=Sector.id,
+        listing,
+        sort=sort,
         limit=limit,
         cursor=cursor,
         cursors=cursors(request),
         totals=totals(request),
+        pages=pages(request),
         query=fingerprint({"path": "sectors", "q": q}),
     )
     return page_response(request, page, [_sector_dict(row) for row in page.rows])

@@ -10,11 +10,13 @@ from app.models import Article, Indicator, Observation
 from app.pagination import (
     CursorParam,
     Limit,
+    Listing,
     SortKey,
     choose_sort,
     cursors,
     fingerprint,
     page_response,
+    pages,
     paginate,
     sort_query,
     totals,
@@ -54,28 +56,32 @@ async def list_targets(
     cursor: CursorParam = None,
 ) -> Response:
     """List targets and plans with their outcome and status (met, missed or pending)."""
-    statement = (
-        observation_select()
-        .add_columns(Observation.indicator_id, Indicator.better)
-        .where(Observation.kind.in_(("target", "plan")))
-    )
-    if period is not None:
-        statement = statement.where(Observation.period == period)
-    if indicator is not None:
-        statement = statement.where(is_named(Indicator.slug, indicator))
-    if sector is not None:
-        statement = statement.where(indicator_in_sector(sector))
-    chosen = choose_sort(sort, SORTS, default="period", relevance=None)
+
+    def listing() -> Listing:
+        statement = (
+            observation_select()
+            .add_columns(Observation.indicator_id, Indicator.better)
+            .where(Observation.kind.in_(("target", "plan")))
+        )
+        if period is not None:
+            statement = statement.where(Observation.period == period)
+        if indicator is not None:
+            statement = statement.where(is_named(Indicator.slug, indicator))
+        if sector is not None:
+            statement = statement.where(indicator_in_sector(sector))
+        chosen = choose_sort(sort, SORTS, default="period", relevance=None)
+        return Listing(statement, chosen, Observation.id)
+
     filters = {"path": "targets", "period": period, "indicator": indicator, "sector": sector}
     page = paginate(
         session,
-        statement,
-        sort=chosen,
-        tiebreak=Observation.id,
+        listing,
+        sort=sort,
         limit=limit,
         cursor=cursor,
         cursors=cursors(request),
         totals=totals(request),
+        pages=pages(request),
         query=fingerprint(filters),
     )
     outcomes = _outcomes(session, {(row.indicator_id, row.period) for row in page.rows})
