@@ -1,10 +1,11 @@
 """Engine, session factory and the per-request session dependency."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeAlias
 
 from fastapi import Depends, Request
-from sqlalchemy import ColumnElement, Engine, Row, Select, create_engine, event
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, create_engine, event
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 # Statements and rows of any columns, and anything usable as a column in a query.
@@ -75,17 +76,16 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-async def read_session(request: Request) -> AsyncIterator[Session]:
-    """One session per GET, used on the event loop's own thread.
+@contextmanager
+def reading(request: Request) -> Iterator[Connection]:
+    """The connection of one GET, used on the event loop's own thread.
 
     A read here is a few indexed statements (keyset pages; totals counted once per data
     version) and costs less than the hop to a worker thread and back, which under load was
-    most of a request's time: so reads run inline, and the routes that make them are
-    ``async def``. Nothing is written, so nothing is committed: closing ends the transaction.
+    most of a request's time: so GET routes are ``async def`` and read inline, in this
+    block. Not a dependency: FastAPI's machinery for one that cleans up cost more than the
+    reads. Nothing is written, so nothing is committed: closing ends the transaction.
     """
     factory: sessionmaker[Session] = request.app.state.sessionmaker
     with factory() as session:
-        yield session
-
-
-ReadSessionDep = Annotated[Session, Depends(read_session)]
+        yield session.connection()

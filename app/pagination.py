@@ -18,8 +18,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Query, Request
-from sqlalchemy import Double, Integer, bindparam, cast, func, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Double, Integer, bindparam, cast, func, select, tuple_
 from starlette.datastructures import URL
 from starlette.responses import Response
 
@@ -151,8 +150,8 @@ class Totals:
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, int], threading.Lock] = {}
 
-    def count(self, session: Session, statement: AnySelect, *, query: str) -> int:
-        key = (query, data_version(session))
+    def count(self, db: Connection, statement: AnySelect, *, query: str) -> int:
+        key = (query, data_version(db))
         total = self.counts.get(key)
         if total is not None:
             return total
@@ -164,7 +163,7 @@ class Totals:
             total = self.counts.get(key)
             if total is None:
                 counting = select(func.count()).select_from(statement.order_by(None).subquery())
-                total = session.connection().scalar(counting) or 0
+                total = db.scalar(counting) or 0
                 self.counts[key] = total
                 if len(self.counts) > self.max_entries:
                     self.counts.popitem(last=False)
@@ -196,12 +195,12 @@ class PageStatements:
         self._lock = threading.Lock()
 
     def get(
-        self, key: tuple[str, str | None, bool], listing: Callable[[], Listing]
+        self, key: tuple[str, str | None, bool], listing: Callable[[str], Listing], dialect: str
     ) -> tuple[Listing, Prepared]:
         found = self.entries.get(key)
         if found is not None:
             return found
-        built = listing()
+        built = listing(dialect)
         made = (built, Prepared(_page_statement(built, after=key[2])))
         with self._lock:
             self.entries[key] = made
@@ -229,8 +228,8 @@ def _page_statement(listing: Listing, *, after: bool) -> AnySelect:
 
 
 def paginate(
-    session: Session,
-    listing: Callable[[], Listing],
+    db: Connection,
+    listing: Callable[[str], Listing],
     *,
     sort: str | None,
     limit: int,
@@ -242,17 +241,18 @@ def paginate(
 ) -> Page:
     """One page of what ``listing`` makes, after ``cursor``, with the exact total.
 
-    ``listing`` is called only for a query not met before; ``sort`` is the value the client
-    sent (``listing`` checks it), ``query`` the fingerprint of the filters.
+    ``listing`` is called, with the name of the database's dialect, only for a query not met
+    before; ``sort`` is the value the client sent (``listing`` checks it), ``query`` the
+    fingerprint of the filters.
     """
-    built, statement = pages.get((query, sort, cursor is not None), listing)
+    built, statement = pages.get((query, sort, cursor is not None), listing, db.dialect.name)
     params: dict[str, Any] = {"limit": limit + 1}
     if cursor is not None:
         types: tuple[KeyType, KeyType] = (built.sort.key.type, "int")
         after_key, after_id = cursors.decode(cursor, sort=built.sort, query=query, types=types)
         params |= {"after_key": after_key, "after_id": after_id}
-    total = totals.count(session, built.statement, query=query)
-    rows = statement.all(session.connection(), **params)
+    total = totals.count(db, built.statement, query=query)
+    rows = statement.all(db, **params)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

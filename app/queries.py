@@ -4,7 +4,16 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, false, func, literal, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    false,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from app.db import AnyRow, AnySelect, Column
@@ -122,7 +131,7 @@ def indicator_in_sector(sector: str) -> ColumnElement[bool]:
 
 
 def sector_slugs(
-    session: Session, link: Any, owner_key: Any, owner_ids: Iterable[int]
+    db: Connection, link: Any, owner_key: Any, owner_ids: Iterable[int]
 ) -> dict[int, list[str]]:
     """The sector slugs of each owner (article or indicator), sorted."""
     ids = list(owner_ids)
@@ -138,7 +147,7 @@ def sector_slugs(
             .order_by(owner_key, Sector.slug),
             lists=["ids"],
         )
-    for owner, slug in statement.all(session.connection(), ids=ids):
+    for owner, slug in statement.all(db, ids=ids):
         result[owner].append(slug)
     return result
 
@@ -180,9 +189,7 @@ def _latest_candidates() -> CompoundSelect[Any]:
 _LATEST = Prepared(_latest_candidates(), lists=["ids"])
 
 
-def latest_observations(
-    session: Session, indicator_ids: Iterable[int]
-) -> dict[int, dict[str, Any]]:
+def latest_observations(db: Connection, indicator_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """For each indicator, its most recent actual and its most recent target or plan: of the
     newest period, as stated by the most recently published article."""
     ids = list(indicator_ids)
@@ -190,7 +197,7 @@ def latest_observations(
     if not ids:
         return latest
     best: dict[tuple[int, str], Any] = {}
-    for row in _LATEST.all(session.connection(), ids=ids):
+    for row in _LATEST.all(db, ids=ids):
         key = (row.indicator_id, row.role)
         held = best.get(key)
         if held is None or (row.published_at, row.id) > (held.published_at, held.id):
@@ -203,13 +210,13 @@ def latest_observations(
 _DATA_VERSION = Prepared(select(DataVersion.version).where(DataVersion.id == 1))
 
 
-def data_version(session: Session) -> int:
+def data_version(db: Connection) -> int:
     """The count of committed writes, shared by every process on the database."""
-    row = _DATA_VERSION.one_or_none(session.connection())
+    row = _DATA_VERSION.one_or_none(db)
     return row.version if row is not None else 0
 
 
 def read_data_version(factory: sessionmaker[Session]) -> int:
     """The data version, read in a session of its own."""
     with factory() as session:
-        return data_version(session)
+        return data_version(session.connection())

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -179,13 +179,13 @@ class SlugResource:
     model: Any
     kind: str  # the bundle key: "articles"
     name: str  # "article"
-    detail: Callable[[Session, str], dict[str, Any] | None]  # what its GET shows
+    detail: Callable[[Connection, str], dict[str, Any] | None]  # what its GET shows
     create_model: type[BaseModel]
     writable: tuple[str, ...]  # the fields of the GET answer that a client writes
     cited_by: Any = None  # the observation column that depends on it, if any
 
-    def found(self, session: Session, slug: str) -> dict[str, Any]:
-        detail = self.detail(session, slug)
+    def found(self, db: Connection, slug: str) -> dict[str, Any]:
+        detail = self.detail(db, slug)
         if detail is None:
             raise NotFound(f"No {self.name} with slug {slug!r}.")
         return detail
@@ -196,16 +196,16 @@ class SlugResource:
         if lock(session, self.model, slug=slug) is not None:
             raise Conflict(taken)
         create_one(session, self.kind, item, taken)
-        return created(request, f"/v1/{self.kind}/{slug}", self.found(session, slug))
+        return created(request, f"/v1/{self.kind}/{slug}", self.found(session.connection(), slug))
 
     def update(self, request: Request, session: Session, slug: str, patch: BaseModel) -> Response:
         if lock(session, self.model, slug=slug) is None:
             raise NotFound(f"No {self.name} with slug {slug!r}.")
-        current = self.found(session, slug)
+        current = self.found(session.connection(), slug)
         check_if_match(request, current)
         writable = {k: current[k] for k in self.writable}
         load_one(session, self.kind, apply_patch(writable, patch, self.create_model))
-        return updated(self.found(session, slug))
+        return updated(self.found(session.connection(), slug))
 
     def delete(self, session: Session, slug: str, *, cascade: bool = False) -> Response:
         row_id = lock(session, self.model, slug=slug)

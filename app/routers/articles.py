@@ -5,13 +5,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BeforeValidator
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, func, select
 from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
-from app.db import AnyRow, ReadSessionDep, SessionDep
+from app.db import AnyRow, SessionDep, reading
 from app.errors import Invalid
 from app.models import Article, Observation, article_sectors
 from app.pagination import (
@@ -142,7 +141,6 @@ def _instant(value: datetime | date, *, end: bool, name: str) -> datetime:
 )
 async def list_articles(
     request: Request,
-    session: ReadSessionDep,
     q: SearchText = None,
     sector: Annotated[str | None, Query(max_length=200, description="Sector slug.")] = None,
     published_from: Instant = None,
@@ -160,9 +158,8 @@ async def list_articles(
         else _instant(published_from, end=False, name="published_from")
     )
     before = None if published_to is None else _instant(published_to, end=True, name="published_to")
-    dialect = session.get_bind().dialect.name
 
-    def listing() -> Listing:
+    def listing(dialect: str) -> Listing:
         statement = select(*_columns())
         if sector is not None:
             statement = statement.where(
@@ -186,32 +183,33 @@ async def list_articles(
         return Listing(statement, chosen, Article.id)
 
     filters = {"q": q, "sector": sector, "from": published_from, "to": published_to}
-    page = paginate(
-        session,
-        listing,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-        cursors=cursors(request),
-        totals=totals(request),
-        pages=pages(request),
-        query=fingerprint({"path": "articles", **filters}),
-    )
-    slugs = sector_slugs(
-        session, article_sectors, article_sectors.c.article_id, (row.id for row in page.rows)
-    )
-    return page_response(request, page, [_article_dict(r, slugs[r.id]) for r in page.rows])
+    with reading(request) as db:
+        page = paginate(
+            db,
+            listing,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            cursors=cursors(request),
+            totals=totals(request),
+            pages=pages(request),
+            query=fingerprint({"path": "articles", **filters}),
+        )
+        slugs = sector_slugs(
+            db, article_sectors, article_sectors.c.article_id, (row.id for row in page.rows)
+        )
+        return page_response(request, page, [_article_dict(r, slugs[r.id]) for r in page.rows])
 
 
 _BY_SLUG = Prepared(select(*_columns(), Article.body).where(Article.slug == bindparam("slug")))
 
 
-def article_detail(session: Session, slug: str) -> dict[str, Any] | None:
+def article_detail(db: Connection, slug: str) -> dict[str, Any] | None:
     """The article as ``GET /v1/articles/{slug}`` shows it."""
-    row = _BY_SLUG.one_or_none(session.connection(), slug=slug)
+    row = _BY_SLUG.one_or_none(db, slug=slug)
     if row is None:
         return None
-    slugs = sector_slugs(session, article_sectors, article_sectors.c.article_id, [row.id])
+    slugs = sector_slugs(db, article_sectors, article_sectors.c.article_id, [row.id])
     return {**_article_dict(row, slugs[row.id]), "body": row.body}
 
 
@@ -227,9 +225,10 @@ ARTICLES = SlugResource(
 
 
 @router.get("/{slug}", name="get_article", response_model=ArticleDetail)
-async def get_article(request: Request, session: ReadSessionDep, slug: ArticleSlug) -> Response:
+async def get_article(request: Request, slug: ArticleSlug) -> Response:
     """One article with its full body, which evidence offsets point into."""
-    return json_response(request, ARTICLES.found(session, slug))
+    with reading(request) as db:
+        return json_response(request, ARTICLES.found(db, slug))
 
 
 @router.post(

@@ -3,13 +3,13 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
-from app.db import AnyRow, ReadSessionDep, SessionDep
+from app.db import AnyRow, SessionDep, reading
 from app.errors import Conflict, NotFound
 from app.models import Indicator, Observation, indicator_sectors
 from app.pagination import (
@@ -87,10 +87,10 @@ COLUMNS = (
 )
 
 
-def _indicator_dicts(session: Session, rows: list[AnyRow]) -> list[dict[str, Any]]:
+def _indicator_dicts(db: Connection, rows: list[AnyRow]) -> list[dict[str, Any]]:
     ids = [row.id for row in rows]
-    sectors = sector_slugs(session, indicator_sectors, indicator_sectors.c.indicator_id, ids)
-    latest = latest_observations(session, ids)
+    sectors = sector_slugs(db, indicator_sectors, indicator_sectors.c.indicator_id, ids)
+    latest = latest_observations(db, ids)
     return [
         {
             "slug": row.slug,
@@ -115,7 +115,6 @@ def _indicator_dicts(session: Session, rows: list[AnyRow]) -> list[dict[str, Any
 )
 async def list_indicators(
     request: Request,
-    session: ReadSessionDep,
     q: SearchText = None,
     sector: Annotated[str | None, Query(max_length=200, description="Sector slug.")] = None,
     geography: Annotated[
@@ -127,9 +126,8 @@ async def list_indicators(
     cursor: CursorParam = None,
 ) -> Response:
     """List indicators, each with its latest actual and target; search names and descriptions."""
-    dialect = session.get_bind().dialect.name
 
-    def listing() -> Listing:
+    def listing(dialect: str) -> Listing:
         statement = select(*COLUMNS)
         if sector is not None:
             statement = statement.where(indicator_in_sector(sector))
@@ -146,18 +144,19 @@ async def list_indicators(
         return Listing(statement, chosen, Indicator.id)
 
     filters = {"q": q, "sector": sector, "geography": geography, "unit": unit}
-    page = paginate(
-        session,
-        listing,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-        cursors=cursors(request),
-        totals=totals(request),
-        pages=pages(request),
-        query=fingerprint({"path": "indicators", **filters}),
-    )
-    return page_response(request, page, _indicator_dicts(session, page.rows))
+    with reading(request) as db:
+        page = paginate(
+            db,
+            listing,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            cursors=cursors(request),
+            totals=totals(request),
+            pages=pages(request),
+            query=fingerprint({"path": "indicators", **filters}),
+        )
+        return page_response(request, page, _indicator_dicts(db, page.rows))
 
 
 def _indicator_id(session: Session, slug: str) -> int:
@@ -170,10 +169,10 @@ def _indicator_id(session: Session, slug: str) -> int:
 _BY_SLUG = Prepared(select(*COLUMNS).where(Indicator.slug == bindparam("slug")))
 
 
-def indicator_detail(session: Session, slug: str) -> dict[str, Any] | None:
+def indicator_detail(db: Connection, slug: str) -> dict[str, Any] | None:
     """The indicator as ``GET /v1/indicators/{slug}`` shows it."""
-    row = _BY_SLUG.one_or_none(session.connection(), slug=slug)
-    return None if row is None else _indicator_dicts(session, [row])[0]
+    row = _BY_SLUG.one_or_none(db, slug=slug)
+    return None if row is None else _indicator_dicts(db, [row])[0]
 
 
 INDICATORS = SlugResource(
@@ -188,9 +187,10 @@ INDICATORS = SlugResource(
 
 
 @router.get("/{slug}", name="get_indicator", response_model=IndicatorOut)
-async def get_indicator(request: Request, session: ReadSessionDep, slug: IndicatorSlug) -> Response:
+async def get_indicator(request: Request, slug: IndicatorSlug) -> Response:
     """One indicator with its latest actual and latest target or plan."""
-    return json_response(request, INDICATORS.found(session, slug))
+    with reading(request) as db:
+        return json_response(request, INDICATORS.found(db, slug))
 
 
 @router.post(
@@ -258,7 +258,7 @@ def create_indicator_observation(
     create_one(session, "observations", item, taken)
     new_id = existing_observation(session, indicator_id, item)
     assert new_id is not None
-    detail = observation_detail(session, new_id)
+    detail = observation_detail(session.connection(), new_id)
     assert detail is not None
     return created(request, f"/v1/observations/{new_id}", detail)
 
@@ -271,7 +271,6 @@ def create_indicator_observation(
 )
 async def list_indicator_observations(
     request: Request,
-    session: ReadSessionDep,
     slug: IndicatorSlug,
     kind: Kinds = None,
     period_from: PeriodFrom = None,
@@ -286,7 +285,6 @@ async def list_indicator_observations(
     filters = {"kind": kind, "period_from": period_from, "period_to": period_to}
     return observation_list(
         request,
-        session,
         conditions=conditions,
         filters=filters,
         sort=sort,

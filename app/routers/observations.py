@@ -6,12 +6,12 @@ from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import ColumnElement, bindparam, delete, select
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response, StreamingResponse
 
 from app.auth import WriteKey
-from app.db import AnySelect, ReadSessionDep, SessionDep
+from app.db import AnySelect, SessionDep, reading
 from app.errors import Conflict, Invalid, NotFound
 from app.importer import bump_version, find_quote
 from app.models import Article, Indicator, Observation, utcnow
@@ -139,7 +139,6 @@ def _quality(accept: str, type_: str, subtype: str) -> float:
 
 def observation_list(
     request: Request,
-    session: Session,
     *,
     conditions: Sequence[ColumnElement[bool]],
     filters: dict[str, Any],
@@ -158,13 +157,13 @@ def observation_list(
         conditions = [*conditions, Indicator.slug == indicator]
     query = fingerprint({"path": request.url.path, **filters})
 
-    def listing() -> Listing:
+    def listing(_dialect: str) -> Listing:
         statement = observation_select().where(*conditions)
         chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=None)
         return Listing(statement, chosen, Observation.id)
 
     if as_csv:
-        built = listing()
+        built = listing(request.app.state.engine.dialect.name)
         key, tiebreak = built.sort.key.column, Observation.id
         ordered = (
             built.statement.order_by(key.desc(), tiebreak.desc())
@@ -172,26 +171,27 @@ def observation_list(
             else built.statement.order_by(key, tiebreak)
         )
         return _csv(request, ordered, query, csv_name, indicator)
-    _require_indicator(session, indicator)
-    page = paginate(
-        session,
-        listing,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-        cursors=cursors(request),
-        totals=totals(request),
-        pages=pages(request),
-        query=query,
-    )
-    return page_response(request, page, [observation_dict(row) for row in page.rows])
+    with reading(request) as db:
+        _require_indicator(db, indicator)
+        page = paginate(
+            db,
+            listing,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            cursors=cursors(request),
+            totals=totals(request),
+            pages=pages(request),
+            query=query,
+        )
+        return page_response(request, page, [observation_dict(row) for row in page.rows])
 
 
 _INDICATOR_ID = Prepared(select(Indicator.id).where(Indicator.slug == bindparam("slug")))
 
 
-def _require_indicator(session: Session, slug: str | None) -> None:
-    if slug is not None and _INDICATOR_ID.one_or_none(session.connection(), slug=slug) is None:
+def _require_indicator(db: Connection, slug: str | None) -> None:
+    if slug is not None and _INDICATOR_ID.one_or_none(db, slug=slug) is None:
         raise NotFound(f"No indicator with slug {slug!r}.")
 
 
@@ -203,9 +203,9 @@ def _csv(
     factory: sessionmaker[Session] = request.app.state.sessionmaker
     session = factory()
     try:
-        _require_indicator(session, indicator)
+        _require_indicator(session.connection(), indicator)
         # Every process bumps the data version when it writes: the tag changes with the data.
-        version = data_version(session)
+        version = data_version(session.connection())
         etag = etag_for(f"csv:{version}:{query}:{request.url.query}".encode())
         response = streaming_csv(
             request, lambda: _rows(session, statement), etag=etag, filename=name
@@ -274,7 +274,6 @@ def _number(value: float | None) -> str:
 )
 async def list_observations(
     request: Request,
-    session: ReadSessionDep,
     indicator: Annotated[str | None, Query(max_length=200, description="Indicator slug.")] = None,
     sector: Annotated[
         str | None, Query(max_length=200, description="Sector slug (of the indicator).")
@@ -310,7 +309,6 @@ async def list_observations(
     }
     return observation_list(
         request,
-        session,
         conditions=conditions,
         filters=filters,
         sort=sort,
@@ -324,9 +322,9 @@ async def list_observations(
 _BY_ID = Prepared(observation_select().where(Observation.id == bindparam("id")))
 
 
-def observation_detail(session: Session, observation_id: int) -> dict[str, Any] | None:
+def observation_detail(db: Connection, observation_id: int) -> dict[str, Any] | None:
     """The observation as ``GET /v1/observations/{id}`` shows it."""
-    row = _BY_ID.one_or_none(session.connection(), id=observation_id)
+    row = _BY_ID.one_or_none(db, id=observation_id)
     return None if row is None else observation_dict(row)
 
 
@@ -347,17 +345,18 @@ def existing_observation(
     return found
 
 
-def _found(session: Session, observation_id: int) -> dict[str, Any]:
-    detail = observation_detail(session, observation_id)
+def _found(db: Connection, observation_id: int) -> dict[str, Any]:
+    detail = observation_detail(db, observation_id)
     if detail is None:
         raise NotFound(f"No observation with id {observation_id}.")
     return detail
 
 
 @router.get("/{id}", name="get_observation", response_model=ObservationOut)
-async def get_observation(request: Request, session: ReadSessionDep, id: ObservationId) -> Response:
+async def get_observation(request: Request, id: ObservationId) -> Response:
     """One observation with its evidence."""
-    return json_response(request, _found(session, id))
+    with reading(request) as db:
+        return json_response(request, _found(db, id))
 
 
 @router.patch(
@@ -376,7 +375,7 @@ def update_observation(
     """
     if lock(session, Observation, id=id) is None:
         raise NotFound(f"No observation with id {id}.")
-    current = _found(session, id)
+    current = _found(session.connection(), id)
     check_if_match(request, current)
     writable = {k: current[k] for k in WRITABLE}
     evidence = patch.evidence
@@ -420,7 +419,7 @@ def update_observation(
         row.updated_at = utcnow()
         session.flush()
         bump_version(session)
-    return updated(_found(session, id))
+    return updated(_found(session.connection(), id))
 
 
 @router.delete(

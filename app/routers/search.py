@@ -3,12 +3,11 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import Integer, literal, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Integer, literal, select, union_all
 from starlette.responses import Response
 
 from app import search
-from app.db import AnySelect, ReadSessionDep
+from app.db import AnySelect, reading
 from app.models import Article, Indicator, Sector
 from app.pagination import (
     CursorParam,
@@ -58,7 +57,6 @@ def _matches(q: str, dialect: str) -> AnySelect:
 @router.get("", name="search", response_model=SearchPage)
 async def search_all(
     request: Request,
-    session: ReadSessionDep,
     q: Annotated[
         str,
         Query(
@@ -70,46 +68,46 @@ async def search_all(
     cursor: CursorParam = None,
 ) -> Response:
     """Search articles, sectors and indicators at once, best match first."""
-    dialect = session.get_bind().dialect.name
 
-    def listing() -> Listing:
+    def listing(dialect: str) -> Listing:
         statement = _matches(q, dialect)
         matches = statement.selected_columns
         relevance = Sort(name="relevance", key=SortKey(matches.score, "float"), descending=False)
         return Listing(statement, relevance, matches.uid.cast(Integer))
 
-    page = paginate(
-        session,
-        listing,
-        sort=None,
-        limit=limit,
-        cursor=cursor,
-        cursors=cursors(request),
-        totals=totals(request),
-        pages=pages(request),
-        query=fingerprint({"path": "search", "q": q}),
-    )
-    texts = _texts(session, page.rows)
-    items = [
-        {
-            "type": row.type,
-            "slug": row.slug,
-            "title": row.title,
-            "snippet": search.snippet(texts.get((row.type, row.id)), q),
-        }
-        for row in page.rows
-    ]
+    with reading(request) as db:
+        page = paginate(
+            db,
+            listing,
+            sort=None,
+            limit=limit,
+            cursor=cursor,
+            cursors=cursors(request),
+            totals=totals(request),
+            pages=pages(request),
+            query=fingerprint({"path": "search", "q": q}),
+        )
+        texts = _texts(db, page.rows)
+        items = [
+            {
+                "type": row.type,
+                "slug": row.slug,
+                "title": row.title,
+                "snippet": search.snippet(texts.get((row.type, row.id)), q),
+            }
+            for row in page.rows
+        ]
     return page_response(request, page, items)
 
 
-def _texts(session: Session, rows: list[Any]) -> dict[tuple[str, int], str | None]:
+def _texts(db: Connection, rows: list[Any]) -> dict[tuple[str, int], str | None]:
     """The text each result's snippet is cut from: its first non-empty descriptive field."""
     found: dict[tuple[str, int], str | None] = {}
     for label, _model, _title, _columns in TYPES:
         ids = [row.id for row in rows if row.type == label]
         if not ids:
             continue
-        for row_id, *values in _TEXTS[label].all(session.connection(), ids=ids):
+        for row_id, *values in _TEXTS[label].all(db, ids=ids):
             found[(label, row_id)] = next((v for v in values if v), None)
     return found
 

@@ -3,13 +3,12 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, func, select
 from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
-from app.db import AnyRow, ReadSessionDep, SessionDep
+from app.db import AnyRow, SessionDep, reading
 from app.models import Article, Indicator, Sector, article_sectors, indicator_sectors
 from app.pagination import (
     CursorParam,
@@ -81,16 +80,14 @@ def _sector_dict(row: AnyRow) -> dict[str, Any]:
 )
 async def list_sectors(
     request: Request,
-    session: ReadSessionDep,
     q: SearchText = None,
     sort: Annotated[str | None, sort_query(SORTS)] = None,
     limit: Limit = 20,
     cursor: CursorParam = None,
 ) -> Response:
     """List sectors with how many articles and indicators concern each."""
-    dialect = session.get_bind().dialect.name
 
-    def listing() -> Listing:
+    def listing(dialect: str) -> Listing:
         statement = select(*_columns())
         relevance = None
         if q is not None:
@@ -100,18 +97,19 @@ async def list_sectors(
         chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=relevance)
         return Listing(statement, chosen, Sector.id)
 
-    page = paginate(
-        session,
-        listing,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-        cursors=cursors(request),
-        totals=totals(request),
-        pages=pages(request),
-        query=fingerprint({"path": "sectors", "q": q}),
-    )
-    return page_response(request, page, [_sector_dict(row) for row in page.rows])
+    with reading(request) as db:
+        page = paginate(
+            db,
+            listing,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            cursors=cursors(request),
+            totals=totals(request),
+            pages=pages(request),
+            query=fingerprint({"path": "sectors", "q": q}),
+        )
+        return page_response(request, page, [_sector_dict(row) for row in page.rows])
 
 
 _BY_SLUG = Prepared(select(*_columns()).where(Sector.slug == bindparam("slug")))
@@ -129,14 +127,13 @@ _ARTICLES = Prepared(
 )
 
 
-def sector_detail(session: Session, slug: str) -> dict[str, Any] | None:
+def sector_detail(db: Connection, slug: str) -> dict[str, Any] | None:
     """The sector as ``GET /v1/sectors/{slug}`` shows it."""
-    connection = session.connection()
-    row = _BY_SLUG.one_or_none(connection, slug=slug)
+    row = _BY_SLUG.one_or_none(db, slug=slug)
     if row is None:
         return None
-    indicators = _INDICATORS.all(connection, sector_id=row.id)
-    articles = _ARTICLES.all(connection, sector_id=row.id)
+    indicators = _INDICATORS.all(db, sector_id=row.id)
+    articles = _ARTICLES.all(db, sector_id=row.id)
     return {
         **_sector_dict(row),
         "indicators": [{"slug": i.slug, "name": i.name, "unit": i.unit} for i in indicators],
@@ -158,9 +155,10 @@ SECTORS = SlugResource(
 
 
 @router.get("/{slug}", name="get_sector", response_model=SectorDetail)
-async def get_sector(request: Request, session: ReadSessionDep, slug: SectorSlug) -> Response:
+async def get_sector(request: Request, slug: SectorSlug) -> Response:
     """One sector with the indicators and articles that concern it."""
-    return json_response(request, SECTORS.found(session, slug))
+    with reading(request) as db:
+        return json_response(request, SECTORS.found(db, slug))
 
 
 @router.post(

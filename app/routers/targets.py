@@ -3,9 +3,10 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from sqlalchemy import Connection
 from starlette.responses import Response
 
-from app.db import ReadSessionDep
+from app.db import reading
 from app.models import Article, Indicator, Observation
 from app.pagination import (
     CursorParam,
@@ -47,7 +48,6 @@ SORTS = {
 )
 async def list_targets(
     request: Request,
-    session: ReadSessionDep,
     period: Annotated[Period | None, Query(description="Exactly this period.")] = None,
     indicator: Annotated[str | None, Query(max_length=200, description="Indicator slug.")] = None,
     sector: Annotated[str | None, Query(max_length=200, description="Sector slug.")] = None,
@@ -57,7 +57,7 @@ async def list_targets(
 ) -> Response:
     """List targets and plans with their outcome and status (met, missed or pending)."""
 
-    def listing() -> Listing:
+    def listing(_dialect: str) -> Listing:
         statement = (
             observation_select()
             .add_columns(Observation.indicator_id, Indicator.better)
@@ -73,42 +73,43 @@ async def list_targets(
         return Listing(statement, chosen, Observation.id)
 
     filters = {"path": "targets", "period": period, "indicator": indicator, "sector": sector}
-    page = paginate(
-        session,
-        listing,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-        cursors=cursors(request),
-        totals=totals(request),
-        pages=pages(request),
-        query=fingerprint(filters),
-    )
-    outcomes = _outcomes(session, {(row.indicator_id, row.period) for row in page.rows})
-    items = []
-    for row in page.rows:
-        outcome = outcomes.get((row.indicator_id, row.period))
-        items.append(
-            {
-                "target": observation_dict(row),
-                "outcome": outcome,
-                "status": status(
-                    target=row.value,
-                    comparator=row.comparator,
-                    value_text=row.value_text,
-                    outcome=outcome["value"] if outcome else None,
-                    better=row.better,
-                ),
-            }
+    with reading(request) as db:
+        page = paginate(
+            db,
+            listing,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            cursors=cursors(request),
+            totals=totals(request),
+            pages=pages(request),
+            query=fingerprint(filters),
         )
-    return page_response(request, page, items)
+        outcomes = _outcomes(db, {(row.indicator_id, row.period) for row in page.rows})
+        items = []
+        for row in page.rows:
+            outcome = outcomes.get((row.indicator_id, row.period))
+            items.append(
+                {
+                    "target": observation_dict(row),
+                    "outcome": outcome,
+                    "status": status(
+                        target=row.value,
+                        comparator=row.comparator,
+                        value_text=row.value_text,
+                        outcome=outcome["value"] if outcome else None,
+                        better=row.better,
+                    ),
+                }
+            )
+        return page_response(request, page, items)
 
 
-def _outcomes(session: Any, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], dict[str, Any]]:
+def _outcomes(db: Connection, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], dict[str, Any]]:
     """The actual for each (indicator, period), from the most recently published article."""
     if not pairs:
         return {}
-    rows = session.connection().execute(
+    rows = db.execute(
         observation_select()
         .add_columns(Observation.indicator_id)
         .where(
