@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.reads_inline = engine.dialect.name == "sqlite"  # see app.db.reads
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.cursors = Cursors(settings.cursor_secret)
     app.state.totals = Totals()

@@ -5,7 +5,8 @@ lookup, result metadata), twenty times what SQLite takes to run a lookup by key:
 paths, that was most of an uncached read. A ``Prepared`` statement is compiled once per
 dialect and run on the connection's DBAPI cursor, inside its transaction; its parameters and
 rows go through the column types' own processors, so values come back as they would from
-``execute``, and listeners and errors behave as they do for ``execute`` (see ``_run``).
+``execute``, and listeners and errors behave as they do for ``execute``
+(``app.db.run_on_cursor``).
 
 A list of ids is one parameter (``in_ids``), so the SQL text does not depend on its length.
 """
@@ -25,12 +26,11 @@ from sqlalchemy import (
     Dialect,
     bindparam,
 )
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from app.db import AnySelect, Column
+from app.db import AnySelect, Column, run_on_cursor
 
 
 class InIds(ColumnElement[bool]):
@@ -109,7 +109,7 @@ class Prepared:
             if compiled.positional is not None
             else values
         )
-        rows, description = _run(connection, compiled.sql, arguments)
+        rows, description = run_on_cursor(connection, compiled.sql, arguments)
         processors = compiled.processors
         if processors is None:
             processors = compiled.processors = tuple(
@@ -161,30 +161,6 @@ class Prepared:
         )
         self._compiled[dialect.name] = made
         return made
-
-
-def _run(connection: Connection, sql: str, arguments: Any) -> tuple[list[Any], Any]:
-    """``sql`` on the connection's DBAPI cursor, inside its transaction, with what
-    SQLAlchemy's own execution does that matters here: ``before_cursor_execute`` listeners
-    hear of it, and a driver error is raised as SQLAlchemy's (a lost connection is
-    invalidated, so that the pool does not hand it out again)."""
-    dialect = connection.dialect
-    cursor = connection.connection.cursor()
-    try:
-        if connection.dispatch.before_cursor_execute:
-            connection.dispatch.before_cursor_execute(
-                connection, cursor, sql, arguments, None, False
-            )
-        cursor.execute(sql, arguments)
-        return list(cursor.fetchall()), cursor.description
-    except dialect.loaded_dbapi.Error as error:
-        if dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor):
-            connection.invalidate(error)
-        raise DBAPIError.instance(
-            sql, arguments, error, dialect.loaded_dbapi.Error, dialect=dialect
-        ) from error
-    finally:
-        cursor.close()
 
 
 def _list_value(ids: Sequence[int], as_json: bool) -> Any:

@@ -237,12 +237,17 @@ def run_backend(
         f"{backend.name}: built in {dbs.build_seconds:.0f} s "
         f"({dbs.scale_import.observations:,} imported in {dbs.scale_import.seconds:.1f} s)"
     )
-    imports = []
-    for loaded in (dbs.fresh_import, dbs.scale_import):
-        row = loaded.as_dict()
-        row["goal_peak_rss_mb"] = report.MEMORY_GOAL_MB
-        row["pass"] = loaded.peak_rss_mb < report.MEMORY_GOAL_MB
-        imports.append(row)
+    # The goal is set for the bundle of 100,000 into an empty database; the million onto
+    # the seed (the scale data) is measured for people to read, with no goal.
+    fresh = dbs.fresh_import.as_dict() | {
+        "goal_per_second": report.IMPORT_RATE_GOAL,
+        "goal_peak_rss_mb": report.IMPORT_MEMORY_GOAL_MB,
+    }
+    fresh["pass"] = (
+        dbs.fresh_import.rate >= report.IMPORT_RATE_GOAL
+        and dbs.fresh_import.peak_rss_mb < report.IMPORT_MEMORY_GOAL_MB
+    )
+    imports = [fresh, dbs.scale_import.as_dict()]
     block: dict[str, Any] = {
         "backend": backend.name,
         "build_seconds": round(dbs.build_seconds, 1),

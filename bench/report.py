@@ -11,7 +11,9 @@ from bench.procs import ROOT
 
 PAGINATION_GOAL = 2.0  # last page / first page
 SCALE_GOAL = 1.5  # scale database / seed database
-MEMORY_GOAL_MB = 150.0  # RSS of each worker after the load, and peak RSS of an import
+MEMORY_GOAL_MB = 150.0  # RSS of each worker after the load
+IMPORT_RATE_GOAL = 20_000  # observations per second, 100,000 into an empty SQLite database
+IMPORT_MEMORY_GOAL_MB = 300.0  # peak RSS of that import
 
 
 def machine() -> dict[str, Any]:
@@ -121,10 +123,16 @@ def backend_section(block: dict[str, Any]) -> str:
             f"{verdict(s['pass'])}"
         )
     for i in block["import"]:
+        goal = ""
+        if "pass" in i:
+            goal = (
+                f" (goal >= {i['goal_per_second']:,}/s, < {i['goal_peak_rss_mb']:g} MB)  "
+                f"{verdict(i['pass'])}"
+            )
         lines.append(
             f"import      {i['what']}: {i['seconds']:.1f} s, "
-            f"{i['observations_per_second']:,} observations/s; peak RSS {i['peak_rss_mb']:.0f} MB "
-            f"(goal < {MEMORY_GOAL_MB:g} MB)  {verdict(i['pass'])}"
+            f"{i['observations_per_second']:,} observations/s; peak RSS {i['peak_rss_mb']:.0f} MB"
+            + goal
         )
     for mem in block["memory"]:
         sizes = ", ".join(f"{mb:.0f}" for mb in mem["worker_rss_mb"])

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
-from app.db import AnyRow, SessionDep, reading
+from app.db import AnyRow, SessionDep, reading, reads
 from app.errors import Invalid
 from app.models import Article, Observation, article_sectors
 from app.pagination import (
@@ -139,7 +139,8 @@ def _instant(value: datetime | date, *, end: bool, name: str) -> datetime:
     response_model=ArticlePage,
     description=sort_description(SORTS, DEFAULT_SORT),
 )
-async def list_articles(
+@reads
+def list_articles(
     request: Request,
     q: SearchText = None,
     sector: Annotated[str | None, Query(max_length=200, description="Sector slug.")] = None,
@@ -225,7 +226,8 @@ ARTICLES = SlugResource(
 
 
 @router.get("/{slug}", name="get_article", response_model=ArticleDetail)
-async def get_article(request: Request, slug: ArticleSlug) -> Response:
+@reads
+def get_article(request: Request, slug: ArticleSlug) -> Response:
     """One article with its full body, which evidence offsets point into."""
     with reading(request) as db:
         return json_response(request, ARTICLES.found(db, slug))

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
-from app.db import AnyRow, SessionDep, reading
+from app.db import AnyRow, SessionDep, reading, reads
 from app.errors import Conflict, NotFound
 from app.models import Indicator, Observation, indicator_sectors
 from app.pagination import (
@@ -113,7 +113,8 @@ def _indicator_dicts(db: Connection, rows: list[AnyRow]) -> list[dict[str, Any]]
     response_model=IndicatorPage,
     description=sort_description(SORTS, DEFAULT_SORT),
 )
-async def list_indicators(
+@reads
+def list_indicators(
     request: Request,
     q: SearchText = None,
     sector: Annotated[str | None, Query(max_length=200, description="Sector slug.")] = None,
@@ -187,7 +188,8 @@ INDICATORS = SlugResource(
 
 
 @router.get("/{slug}", name="get_indicator", response_model=IndicatorOut)
-async def get_indicator(request: Request, slug: IndicatorSlug) -> Response:
+@reads
+def get_indicator(request: Request, slug: IndicatorSlug) -> Response:
     """One indicator with its latest actual and latest target or plan."""
     with reading(request) as db:
         return json_response(request, INDICATORS.found(db, slug))
@@ -269,7 +271,8 @@ def create_indicator_observation(
     response_model=ObservationPage,
     description="Sort by `period`, `id`; prefix `-` for descending. Default `period`.",
 )
-async def list_indicator_observations(
+@reads
+def list_indicator_observations(
     request: Request,
     slug: IndicatorSlug,
     kind: Kinds = None,

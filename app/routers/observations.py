@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response, StreamingResponse
 
 from app.auth import WriteKey
-from app.db import AnySelect, SessionDep, reading
+from app.db import AnySelect, SessionDep, reading, reads
 from app.errors import Conflict, Invalid, NotFound
 from app.importer import bump_version, find_quote
 from app.models import Article, Indicator, Observation, utcnow
@@ -272,7 +272,8 @@ def _number(value: float | None) -> str:
     response_model=ObservationPage,
     description=sort_description(SORTS, DEFAULT_SORT),
 )
-async def list_observations(
+@reads
+def list_observations(
     request: Request,
     indicator: Annotated[str | None, Query(max_length=200, description="Indicator slug.")] = None,
     sector: Annotated[
@@ -353,7 +354,8 @@ def _found(db: Connection, observation_id: int) -> dict[str, Any]:
 
 
 @router.get("/{id}", name="get_observation", response_model=ObservationOut)
-async def get_observation(request: Request, id: ObservationId) -> Response:
+@reads
+def get_observation(request: Request, id: ObservationId) -> Response:
     """One observation with its evidence."""
     with reading(request) as db:
         return json_response(request, _found(db, id))

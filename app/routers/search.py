@@ -7,7 +7,7 @@ from sqlalchemy import Connection, Integer, literal, select, union_all
 from starlette.responses import Response
 
 from app import search
-from app.db import AnySelect, reading
+from app.db import AnySelect, reading, reads
 from app.models import Article, Indicator, Sector
 from app.pagination import (
     CursorParam,
@@ -55,7 +55,8 @@ def _matches(q: str, dialect: str) -> AnySelect:
 
 
 @router.get("", name="search", response_model=SearchPage)
-async def search_all(
+@reads
+def search_all(
     request: Request,
     q: Annotated[
         str,

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from app import search
 from app.auth import WriteKey
-from app.db import AnyRow, SessionDep, reading
+from app.db import AnyRow, SessionDep, reading, reads
 from app.models import Article, Indicator, Sector, article_sectors, indicator_sectors
 from app.pagination import (
     CursorParam,
@@ -78,7 +78,8 @@ def _sector_dict(row: AnyRow) -> dict[str, Any]:
     response_model=SectorPage,
     description=sort_description(SORTS, DEFAULT_SORT),
 )
-async def list_sectors(
+@reads
+def list_sectors(
     request: Request,
     q: SearchText = None,
     sort: Annotated[str | None, sort_query(SORTS)] = None,
@@ -155,7 +156,8 @@ SECTORS = SlugResource(
 
 
 @router.get("/{slug}", name="get_sector", response_model=SectorDetail)
-async def get_sector(request: Request, slug: SectorSlug) -> Response:
+@reads
+def get_sector(request: Request, slug: SectorSlug) -> Response:
     """One sector with the indicators and articles that concern it."""
     with reading(request) as db:
         return json_response(request, SECTORS.found(db, slug))

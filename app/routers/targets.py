@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import Connection
 from starlette.responses import Response
 
-from app.db import reading
+from app.db import reading, reads
 from app.models import Article, Indicator, Observation
 from app.pagination import (
     CursorParam,
@@ -46,7 +46,8 @@ SORTS = {
         + "\nSort by `period`, `id`; prefix `-` for descending. Default `period`."
     ),
 )
-async def list_targets(
+@reads
+def list_targets(
     request: Request,
     period: Annotated[Period | None, Query(description="Exactly this period.")] = None,
     indicator: Annotated[str | None, Query(max_length=200, description="Indicator slug.")] = None,
