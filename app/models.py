@@ -159,6 +159,9 @@ class Observation(Timestamped, Base):
     value_text: Mapped[str] = mapped_column(String(500))
     quote_start: Mapped[int] = mapped_column(Integer)
     quote_end: Mapped[int] = mapped_column(Integer)
+    # The article body's text at [quote_start, quote_end), written with the offsets: cutting
+    # it from the body on each read cost in proportion to how deep in the body it sits.
+    quote: Mapped[str] = mapped_column(Text)
 
     indicator: Mapped[Indicator] = relationship(lazy="raise")
     article: Mapped[Article] = relationship(lazy="raise")

@@ -28,13 +28,6 @@ def iso(value: datetime) -> str:
     return aware.astimezone(UTC).isoformat()
 
 
-def quote_column() -> ColumnElement[str]:
-    """The quote is never stored: it is what the evidence offsets give in the article body."""
-    return func.substr(
-        Article.body, Observation.quote_start + 1, Observation.quote_end - Observation.quote_start
-    )
-
-
 def observation_select() -> AnySelect:
     """Every column an observation needs, joined to its indicator and article.
 
@@ -55,7 +48,7 @@ _OBSERVATIONS: AnySelect = (
         Observation.unit,
         Observation.value_text,
         Article.slug.label("article"),
-        quote_column().label("quote"),
+        Observation.quote,
         Observation.quote_start,
         Observation.quote_end,
         Observation.created_at,

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app import importer
 from app.auth import create_key
 from app.bundle_file import load_file
 from app.errors import Invalid
@@ -187,3 +189,27 @@ def test_a_file_streams_in_chunks_and_loads_twice_idempotently(
     second = load_file(Loader(session), path)
     assert second.observations.unchanged == 2 * CHUNK + 11
     assert client.get("/v1/observations?indicator=bench-indicator-3").json()["total"] > 0
+
+
+def test_a_big_load_refreshes_postgresql_planner_statistics(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without statistics, PostgreSQL planned a page of targets after a big import as a
+    walk over every observation; SQLite needs none for these plans and is not asked."""
+    monkeypatch.setattr(importer, "ANALYZE_AFTER", 100)
+    sent: list[str] = []
+    connection = session.connection()
+    listen = lambda *args: sent.append(args[2])  # noqa: E731 (statement)
+    event.listen(connection, "before_cursor_execute", listen)
+    path = tmp_path / "bundle.json"
+    try:
+        write_bundle(path, indicators=3, observations=99)
+        load_file(Loader(session), path)
+        assert not any(s.startswith("ANALYZE") for s in sent)  # too few to matter
+        session.rollback()
+        write_bundle(path, indicators=3, observations=120)
+        load_file(Loader(session), path)
+    finally:
+        event.remove(connection, "before_cursor_execute", listen)
+    analyzed = any(s.startswith("ANALYZE observations") for s in sent)
+    assert analyzed is (connection.dialect.name == "postgresql")

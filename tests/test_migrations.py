@@ -4,11 +4,12 @@ from collections.abc import Callable
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
+from app.cli import load, seed_bundle
 from app.db import make_engine
 from app.migrate import current_revision, downgrade, head_revision, upgrade
-from app.models import Base
+from app.models import Base, Indicator, Observation
 from app.search import is_search_object
 
 TABLES = {
@@ -52,4 +53,29 @@ def test_upgrade_downgrade_upgrade(new_database: Callable[[], str]) -> None:
     upgrade(engine)
     assert current_revision(engine) == head_revision()
     assert set(inspect(engine).get_table_names()) >= TABLES
+    engine.dispose()
+
+
+def test_stored_quotes_are_filled_in_for_existing_observations(
+    new_database: Callable[[], str],
+) -> None:
+    """A database made before quotes were stored gets them from its article bodies."""
+    engine = make_engine(new_database())
+    upgrade(engine)
+    load(engine, seed_bundle())
+    downgrade(engine, "0003")  # as a database of the release before: offsets, no quote
+    upgrade(engine)
+    bundle = seed_bundle()
+    expected = {(o.indicator, o.period, str(o.kind)): o.evidence.quote for o in bundle.observations}
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Indicator.slug, Observation.period, Observation.kind, Observation.quote).join(
+                Indicator, Indicator.id == Observation.indicator_id
+            )
+        ).all()
+        context = MigrationContext.configure(
+            connection, opts={"include_object": _include, "compare_type": True}
+        )
+        assert compare_metadata(context, Base.metadata) == []  # indexes and all, as made
+    assert {(slug, period, kind): quote for slug, period, kind, quote in rows} == expected
     engine.dispose()

@@ -414,6 +414,7 @@ def update_observation(
         "article_id": article.id,
         "quote_start": span[0],
         "quote_end": span[1],
+        "quote": article.body[span[0] : span[1]],
     }
     if any(getattr(row, name) != value for name, value in values.items()):
         for name, value in values.items():
