@@ -60,18 +60,24 @@ def _sqlite_begin(connection: Connection) -> None:
     run_on_cursor(connection, "BEGIN IMMEDIATE" if writes else "BEGIN", ())
 
 
-def run_on_cursor(connection: Connection, sql: str, arguments: Any) -> tuple[list[Any], Any]:
-    """``sql`` on the connection's DBAPI cursor, inside its transaction, with what
-    SQLAlchemy's own execution does that matters here: ``before_cursor_execute`` listeners
-    hear of it, and a driver error is raised as SQLAlchemy's (a lost connection is
-    invalidated, so that the pool does not hand it out again)."""
+def run_on_cursor(
+    connection: Connection, sql: str, arguments: Any, *, many: bool = False
+) -> tuple[list[Any], Any]:
+    """``sql`` on the connection's DBAPI cursor, inside its transaction (``executemany`` of
+    a list of ``arguments`` when ``many``), with what SQLAlchemy's own execution does that
+    matters here: ``before_cursor_execute`` listeners hear of it, and a driver error is
+    raised as SQLAlchemy's (a lost connection is invalidated, so that the pool does not hand
+    it out again). The rows and the cursor's description, if any."""
     dialect = connection.dialect
     cursor = connection.connection.cursor()
     try:
         if connection.dispatch.before_cursor_execute:
             connection.dispatch.before_cursor_execute(
-                connection, cursor, sql, arguments, None, False
+                connection, cursor, sql, arguments, None, many
             )
+        if many:
+            cursor.executemany(sql, arguments)
+            return [], None
         cursor.execute(sql, arguments)
         return list(cursor.fetchall()), cursor.description
     except dialect.loaded_dbapi.Error as error:

@@ -8,16 +8,18 @@ the bundle or none of it. Observations arrive in chunks, so a bundle of any size
 through in bounded memory (``app.bundle_file``).
 """
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, tuple_, update
+from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.errors import Invalid
 from app.models import Article, Base, DataVersion, Indicator, Observation, Sector, utcnow
+from app.prepared import BulkInsert
 from app.schemas import (
     ArticleCreate,
     Bundle,
@@ -394,6 +396,26 @@ def _upsert_indicator(
 _COMPARED = ("value", "comparator", "unit", "value_text", "quote_start", "quote_end", "quote")
 
 
+_INSERT = BulkInsert(
+    Base.metadata.tables["observations"],
+    # The identity, the period's dates, the timestamps, then the values, as _upsert_observations
+    # builds its rows.
+    [
+        "indicator_id",
+        "period",
+        "kind",
+        "article_id",
+        "period_start",
+        "period_end",
+        "created_at",
+        "updated_at",
+        *("value", "comparator", "unit", "value_text", "quote_start", "quote_end", "quote"),
+    ],
+)
+# Periods repeat over a whole bundle: their bounds are worked out once each.
+_period_bounds = functools.lru_cache(maxsize=4096)(period_bounds)
+
+
 def _upsert_observations(
     session: Session,
     items: list[tuple[Identity, ObservationImport, Evidence]],
@@ -421,7 +443,7 @@ def _upsert_observations(
         )
         existing = {(r.indicator_id, r.period, r.kind, r.article_id): r for r in rows}
     now = utcnow()
-    inserts: list[dict[str, Any]] = []
+    inserts: list[tuple[Any, ...]] = []
     updates: list[dict[str, Any]] = []
     for identity, item, (start, end, quote) in items:
         values = {
@@ -435,19 +457,9 @@ def _upsert_observations(
         }
         row = existing.get(identity)
         if row is None:
-            first, last = period_bounds(item.period)
+            first, last = _period_bounds(item.period)
             inserts.append(
-                {
-                    "indicator_id": identity[0],
-                    "period": item.period,
-                    "kind": identity[2],
-                    "article_id": identity[3],
-                    "period_start": first,
-                    "period_end": last,
-                    "created_at": now,
-                    "updated_at": now,
-                    **values,
-                }
+                (*identity, first, last, now, now, *values.values())  # as _INSERT lists them
             )
             counts.add(None)
         elif any(getattr(row, name) != value for name, value in values.items()):
@@ -455,8 +467,6 @@ def _upsert_observations(
             counts.add(True)
         else:
             counts.add(False)
-    if inserts:
-        # Core, not the ORM's bulk insert: the same executemany, without its per-row work.
-        session.execute(insert(Base.metadata.tables["observations"]), inserts)
+    _INSERT.run(session.connection(), inserts)
     if updates:
         session.execute(update(Observation), updates)
