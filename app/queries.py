@@ -6,15 +6,11 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    CompoundSelect,
     Connection,
     false,
-    func,
-    literal,
     select,
-    union_all,
 )
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import AnyRow, AnySelect, Column
 from app.models import Article, DataVersion, Indicator, Observation, Sector, indicator_sectors
@@ -148,38 +144,39 @@ def sector_slugs(
 _SECTOR_SLUGS: dict[str, Prepared] = {}
 
 
-def _latest_candidates() -> CompoundSelect[Any]:
-    """Each indicator's observations of its newest period, per role: actual, and target or
-    plan. Usually one row per role; more when several articles state that period.
+def _latest_ids() -> AnySelect:
+    """Per indicator, the id of its most recent actual and of its most recent target or plan.
 
-    The newest period is a max over the (indicator_id, kind, period_end) index, correlated to
-    the indicator: a few page reads, however many observations the indicator has.
+    Each is a subquery of its own, correlated to the indicator, that reads that indicator's
+    observations of the role newest period first by the (indicator_id, kind, period_end)
+    index and stops at the first: a few page reads, however many observations the
+    indicator has. Driven from the indicators table alone, so that no planner can choose to
+    walk the observations first (SQLite without statistics did, once a rebuilt table had
+    changed the order of its indexes).
     """
-    roles = []
+    columns: list[Any] = [Indicator.id.label("indicator_id")]
     for role, kinds in (("actual", ("actual",)), ("target", ("target", "plan"))):
-        other = aliased(Observation)
-        newest = (
-            select(func.max(other.period_end))
-            .where(other.indicator_id == Indicator.id, other.kind.in_(kinds))
-            .scalar_subquery()
-        )
-        roles.append(
-            observation_select()
-            .add_columns(
-                Observation.indicator_id.label("indicator_id"),
-                literal(role).label("role"),
-                Article.published_at.label("published_at"),
-            )
+        columns.append(
+            select(Observation.id)
+            .join(Article, Article.id == Observation.article_id)
             .where(
-                in_ids(Indicator.id),
+                Observation.indicator_id == Indicator.id,
                 Observation.kind.in_(kinds) if len(kinds) > 1 else Observation.kind == kinds[0],
-                Observation.period_end == newest,
             )
+            .order_by(
+                Observation.period_end.desc(),
+                Article.published_at.desc(),
+                Observation.id.desc(),
+            )
+            .limit(1)
+            .scalar_subquery()
+            .label(role)
         )
-    return union_all(*roles)
+    return select(*columns).where(in_ids(Indicator.id))
 
 
-_LATEST = Prepared(_latest_candidates(), lists=["ids"])
+_LATEST_IDS = Prepared(_latest_ids(), lists=["ids"])
+_BY_IDS = Prepared(observation_select().where(in_ids(Observation.id)), lists=["ids"])
 
 
 def latest_observations(db: Connection, indicator_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -189,14 +186,15 @@ def latest_observations(db: Connection, indicator_ids: Iterable[int]) -> dict[in
     latest: dict[int, dict[str, Any]] = {i: {"actual": None, "target": None} for i in ids}
     if not ids:
         return latest
-    best: dict[tuple[int, str], Any] = {}
-    for row in _LATEST.all(db, ids=ids):
-        key = (row.indicator_id, row.role)
-        held = best.get(key)
-        if held is None or (row.published_at, row.id) > (held.published_at, held.id):
-            best[key] = row
-    for (indicator_id, role), row in best.items():
-        latest[indicator_id][role] = observation_dict(row)
+    roles: dict[int, tuple[int, str]] = {}  # observation id: (indicator id, role)
+    for row in _LATEST_IDS.all(db, ids=ids):
+        for role in ("actual", "target"):
+            if getattr(row, role) is not None:
+                roles[getattr(row, role)] = (row.indicator_id, role)
+    if roles:
+        for row in _BY_IDS.all(db, ids=list(roles)):
+            indicator_id, role = roles[row.id]
+            latest[indicator_id][role] = observation_dict(row)
     return latest
 
 

@@ -191,11 +191,12 @@ def test_a_file_streams_in_chunks_and_loads_twice_idempotently(
     assert client.get("/v1/observations?indicator=bench-indicator-3").json()["total"] > 0
 
 
-def test_a_big_load_refreshes_the_planner_statistics(
+def test_a_big_load_refreshes_postgresql_planner_statistics(
     session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without statistics, both databases planned some pages at a million observations as
-    walks over every observation (app.importer._refresh_statistics)."""
+    """Without statistics, PostgreSQL planned a page of targets after a big import as a walk
+    over every observation; with them, SQLite planned a keyset page as a sort of every row,
+    and is not asked (app.importer._refresh_statistics)."""
     monkeypatch.setattr(importer, "ANALYZE_AFTER", 100)
     sent: list[str] = []
     connection = session.connection()
@@ -211,4 +212,5 @@ def test_a_big_load_refreshes_the_planner_statistics(
         load_file(Loader(session), path)
     finally:
         event.remove(connection, "before_cursor_execute", listen)
-    assert any(s.startswith("ANALYZE observations") for s in sent)
+    analyzed = any(s.startswith("ANALYZE") for s in sent)
+    assert analyzed is (connection.dialect.name == "postgresql")
