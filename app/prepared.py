@@ -80,7 +80,7 @@ class _Compiled:
     bind_processors: Mapping[str, Callable[[Any], Any]]
     lists: frozenset[str]  # parameters that hold a list of ids
     json_lists: bool  # SQLite reads a list as JSON text
-    row: type[tuple[Any, ...]]
+    row: Any  # a namedtuple class of the statement's column labels
     types: tuple[Any, ...]  # of the columns, as the dialect implements them
     # Known after the first execution: a driver may need the type codes of the cursor.
     processors: tuple[Callable[[Any], Any] | None, ...] | None = None
@@ -119,12 +119,17 @@ class Prepared:
                 type_.result_processor(dialect, column[1])
                 for type_, column in zip(compiled.types, description, strict=True)
             )
-        make = compiled.row
-        if not any(processors):
-            return [make(*raw) for raw in rows]
-        return [
-            make(*(p(v) if p else v for p, v in zip(processors, raw, strict=True))) for raw in rows
-        ]
+        make = compiled.row._make
+        touched = [(i, process) for i, process in enumerate(processors) if process]
+        if not touched:
+            return [make(raw) for raw in rows]
+        made = []
+        for raw in rows:  # only the columns whose type has a processor (timestamps, dates)
+            fields = list(raw)
+            for i, process in touched:
+                fields[i] = process(fields[i])
+            made.append(make(fields))
+        return made
 
     def one_or_none(self, connection: Connection, **params: Any) -> Any:
         rows = self.all(connection, **params)

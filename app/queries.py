@@ -20,8 +20,9 @@ from app.schemas import is_slug, period_bounds
 
 def iso(value: datetime) -> str:
     """ISO 8601 with offset; SQLite hands back naive datetimes, which are stored in UTC."""
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat()
+    if value.tzinfo is None:
+        return value.isoformat() + "+00:00"
+    return value.astimezone(UTC).isoformat()
 
 
 def observation_select() -> AnySelect:
