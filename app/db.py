@@ -1,4 +1,5 @@
-"""Engine, session factory and the per-request session dependency."""
+"""Engine, session factory, the session of a write, the connection of a read (`reads`,
+`reading`), and statements sent straight to the driver's cursor (`run_on_cursor`)."""
 
 import functools
 from collections.abc import Callable, Coroutine, Iterator
