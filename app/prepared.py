@@ -1,4 +1,5 @@
-"""The statements of the hot reads, compiled once per dialect and sent as plain SQL.
+"""Hot statements, compiled once per dialect and sent as plain SQL: the reads of the hot
+paths (``Prepared``) and the insert of an import's observations (``BulkInsert``).
 
 Executing a statement costs SQLAlchemy about 100 microseconds (a cache key, the compiled-cache
 lookup, result metadata), twenty times what SQLite takes to run a lookup by key: on the hot
