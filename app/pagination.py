@@ -228,23 +228,26 @@ def _page_statement(listing: Listing, *, after: bool) -> AnySelect:
 
 
 def paginate(
+    request: Request,
     db: Connection,
     listing: Callable[[str], Listing],
     *,
     sort: str | None,
     limit: int,
     cursor: str | None,
-    cursors: Cursors,
-    totals: Totals,
-    pages: PageStatements,
     query: str,
 ) -> Page:
     """One page of what ``listing`` makes, after ``cursor``, with the exact total.
 
     ``listing`` is called, with the name of the database's dialect, only for a query not met
     before; ``sort`` is the value the client sent (``listing`` checks it), ``query`` the
-    fingerprint of the filters.
+    fingerprint of the filters. The cursor codec, the totals and the page statements are
+    the app's (``create_app``).
     """
+    state = request.app.state
+    cursors: Cursors = state.cursors
+    totals: Totals = state.totals
+    pages: PageStatements = state.pages
     built, statement = pages.get((query, sort, cursor is not None), listing, db.dialect.name)
     params: dict[str, Any] = {"limit": limit + 1}
     if cursor is not None:
@@ -337,18 +340,3 @@ def page_response(request: Request, page: Page, items: list[dict[str, Any]]) -> 
     """The list envelope of API.md, with its ``Link`` header."""
     body = {"items": items, "total": page.total, "next_cursor": page.next_cursor}
     return json_response(request, body, headers=next_link(request.url, page.next_cursor))
-
-
-def pages(request: Request) -> PageStatements:
-    statements: PageStatements = request.app.state.pages
-    return statements
-
-
-def totals(request: Request) -> Totals:
-    counter: Totals = request.app.state.totals
-    return counter
-
-
-def cursors(request: Request) -> Cursors:
-    cursor_codec: Cursors = request.app.state.cursors
-    return cursor_codec

@@ -20,14 +20,11 @@ from app.pagination import (
     SearchText,
     SortKey,
     choose_sort,
-    cursors,
     fingerprint,
     page_response,
-    pages,
     paginate,
     sort_description,
     sort_query,
-    totals,
 )
 from app.params import ArticleSlug
 from app.prepared import Prepared
@@ -186,14 +183,12 @@ def list_articles(
     filters = {"q": q, "sector": sector, "from": published_from, "to": published_to}
     with reading(request) as db:
         page = paginate(
+            request,
             db,
             listing,
             sort=sort,
             limit=limit,
             cursor=cursor,
-            cursors=cursors(request),
-            totals=totals(request),
-            pages=pages(request),
             query=fingerprint({"path": "articles", **filters}),
         )
         slugs = sector_slugs(

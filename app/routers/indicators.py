@@ -19,14 +19,11 @@ from app.pagination import (
     SearchText,
     SortKey,
     choose_sort,
-    cursors,
     fingerprint,
     page_response,
-    pages,
     paginate,
     sort_description,
     sort_query,
-    totals,
 )
 from app.params import IndicatorSlug
 from app.prepared import Prepared
@@ -147,14 +144,12 @@ def list_indicators(
     filters = {"q": q, "sector": sector, "geography": geography, "unit": unit}
     with reading(request) as db:
         page = paginate(
+            request,
             db,
             listing,
             sort=sort,
             limit=limit,
             cursor=cursor,
-            cursors=cursors(request),
-            totals=totals(request),
-            pages=pages(request),
             query=fingerprint({"path": "indicators", **filters}),
         )
         return page_response(request, page, _indicator_dicts(db, page.rows))

@@ -21,14 +21,11 @@ from app.pagination import (
     Listing,
     SortKey,
     choose_sort,
-    cursors,
     fingerprint,
     page_response,
-    pages,
     paginate,
     sort_description,
     sort_query,
-    totals,
 )
 from app.params import ObservationId
 from app.prepared import Prepared
@@ -174,14 +171,12 @@ def observation_list(
     with reading(request) as db:
         _require_indicator(db, indicator)
         page = paginate(
+            request,
             db,
             listing,
             sort=sort,
             limit=limit,
             cursor=cursor,
-            cursors=cursors(request),
-            totals=totals(request),
-            pages=pages(request),
             query=query,
         )
         return page_response(request, page, [observation_dict(row) for row in page.rows])

@@ -15,12 +15,9 @@ from app.pagination import (
     Listing,
     Sort,
     SortKey,
-    cursors,
     fingerprint,
     page_response,
-    pages,
     paginate,
-    totals,
 )
 from app.prepared import Prepared, in_ids
 from app.schemas import SearchPage
@@ -78,14 +75,12 @@ def search_all(
 
     with reading(request) as db:
         page = paginate(
+            request,
             db,
             listing,
             sort=None,
             limit=limit,
             cursor=cursor,
-            cursors=cursors(request),
-            totals=totals(request),
-            pages=pages(request),
             query=fingerprint({"path": "search", "q": q}),
         )
         texts = _texts(db, page.rows)

@@ -17,14 +17,11 @@ from app.pagination import (
     SearchText,
     SortKey,
     choose_sort,
-    cursors,
     fingerprint,
     page_response,
-    pages,
     paginate,
     sort_description,
     sort_query,
-    totals,
 )
 from app.params import SectorSlug
 from app.prepared import Prepared
@@ -100,14 +97,12 @@ def list_sectors(
 
     with reading(request) as db:
         page = paginate(
+            request,
             db,
             listing,
             sort=sort,
             limit=limit,
             cursor=cursor,
-            cursors=cursors(request),
-            totals=totals(request),
-            pages=pages(request),
             query=fingerprint({"path": "sectors", "q": q}),
         )
         return page_response(request, page, [_sector_dict(row) for row in page.rows])

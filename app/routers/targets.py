@@ -14,13 +14,10 @@ from app.pagination import (
     Listing,
     SortKey,
     choose_sort,
-    cursors,
     fingerprint,
     page_response,
-    pages,
     paginate,
     sort_query,
-    totals,
 )
 from app.queries import indicator_in_sector, is_named, observation_dict, observation_select
 from app.schemas import Period, TargetPage
@@ -76,14 +73,12 @@ def list_targets(
     filters = {"path": "targets", "period": period, "indicator": indicator, "sector": sector}
     with reading(request) as db:
         page = paginate(
+            request,
             db,
             listing,
             sort=sort,
             limit=limit,
             cursor=cursor,
-            cursors=cursors(request),
-            totals=totals(request),
-            pages=pages(request),
             query=fingerprint(filters),
         )
         outcomes = _outcomes(db, {(row.indicator_id, row.period) for row in page.rows})
