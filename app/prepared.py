@@ -23,7 +23,6 @@ from sqlalchemy import (
     BindParameter,
     Boolean,
     ColumnElement,
-    CompoundSelect,
     Connection,
     Dialect,
     Table,
@@ -90,9 +89,7 @@ class _Compiled:
 class Prepared:
     """A read statement, compiled on first use on each dialect; ``all`` runs it."""
 
-    def __init__(
-        self, statement: AnySelect | CompoundSelect[Any], *, lists: Iterable[str] = ()
-    ) -> None:
+    def __init__(self, statement: AnySelect, *, lists: Iterable[str] = ()) -> None:
         self.statement = statement
         self.lists = frozenset(lists)
         self._compiled: dict[str, _Compiled] = {}

@@ -89,11 +89,16 @@ def app(database_url: str, connection: Connection) -> FastAPI:
     # The response cache reads the data version on every request here, so that no answer
     # it keeps outlives a change a test makes, by HTTP or straight through a session.
     application = create_app(Settings(database_url=database_url, cache_poll_seconds=0))
+    bind_to_transaction(application, connection)
+    return application
+
+
+def bind_to_transaction(application: FastAPI, connection: Connection) -> None:
+    """The app's sessions work inside the test's transaction, as savepoints."""
     application.state.engine.dispose()
     application.state.sessionmaker = sessionmaker(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
-    return application
 
 
 @pytest.fixture

@@ -9,13 +9,14 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.cli import seed_bundle
 from app.config import Settings
 from app.importer import load_bundle
 from app.main import create_app
 from app.schemas import Bundle
+from tests.conftest import bind_to_transaction
 from tests.servers import run, serving
 
 URL = "/v1/indicators/chn-gdp-growth"
@@ -65,7 +66,7 @@ def test_the_cache_can_be_turned_off(
     database_url: str, connection: Connection, statements: list[str]
 ) -> None:
     app = create_app(Settings(database_url=database_url, response_cache=False))
-    app.state.sessionmaker = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+    bind_to_transaction(app, connection)
     with TestClient(app) as client:
         client.get(URL)
         asked = len(statements)
@@ -126,7 +127,7 @@ def test_a_cached_answer_names_only_the_origin_it_was_made_for(
         database_url=database_url, cache_poll_seconds=0, cors_origins=["https://a.example"]
     )
     app = create_app(settings)
-    app.state.sessionmaker = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+    bind_to_transaction(app, connection)
     with TestClient(app) as client:
         for _ in range(2):  # made, then from the cache
             allowed = client.get(URL, headers={"Origin": "https://a.example"})
