@@ -400,8 +400,8 @@ _COMPARED = ("value", "comparator", "unit", "value_text", "quote_start", "quote_
 
 _INSERT = BulkInsert(
     Base.metadata.tables["observations"],
-    # The identity, the period's dates, the timestamps, then the values, as _upsert_observations
-    # builds its rows.
+    # The identity, the period's dates, the timestamps, then the values: the order in which
+    # _upsert_observations builds its rows.
     [
         "indicator_id",
         "period",
@@ -411,7 +411,7 @@ _INSERT = BulkInsert(
         "period_end",
         "created_at",
         "updated_at",
-        *("value", "comparator", "unit", "value_text", "quote_start", "quote_end", "quote"),
+        *_COMPARED,
     ],
 )
 # Periods repeat over a whole bundle: their bounds are worked out once each.
@@ -461,7 +461,7 @@ def _upsert_observations(
         if row is None:
             first, last = _period_bounds(item.period)
             inserts.append(
-                (*identity, first, last, now, now, *values.values())  # as _INSERT lists them
+                (*identity, first, last, now, now, *(values[name] for name in _COMPARED))
             )
             counts.add(None)
         elif any(getattr(row, name) != value for name, value in values.items()):
