@@ -7,12 +7,12 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    case,
     false,
     select,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import AnyRow, AnySelect, Column
+from app.db import AnyRow, AnySelect, Column, ReadConnections
 from app.models import Article, DataVersion, Indicator, Observation, Sector, indicator_sectors
 from app.prepared import Prepared, in_ids
 from app.schemas import is_slug, period_bounds
@@ -145,18 +145,20 @@ def sector_slugs(
 _SECTOR_SLUGS: dict[str, Prepared] = {}
 
 
-def _latest_ids() -> AnySelect:
-    """Per indicator, the id of its most recent actual and of its most recent target or plan.
+def _latest() -> AnySelect:
+    """Per indicator, its most recent actual and its most recent target or plan, as the rows
+    of ``observation_select`` with the indicator's id and the role (``actual`` or
+    ``target``), in one statement: each round trip costs PostgreSQL more than the lookups.
 
-    Each is a subquery of its own, correlated to the indicator, that reads that indicator's
-    observations of the role newest period first by the (indicator_id, kind, period_end)
-    index and stops at the first: a few page reads, however many observations the
-    indicator has. Driven from the indicators table alone, so that no planner can choose to
-    walk the observations first (SQLite without statistics did, once a rebuilt table had
+    Each role is a subquery of its own, correlated to the indicator, that reads that
+    indicator's observations of the role newest period first by the (indicator_id, kind,
+    period_end) index and stops at the first: a few page reads, however many observations
+    the indicator has. Driven from the indicators table alone, so that no planner can choose
+    to walk the observations first (SQLite without statistics did, once a rebuilt table had
     changed the order of its indexes).
     """
     columns: list[Any] = [Indicator.id.label("indicator_id")]
-    for role, kinds in (("actual", ("actual",)), ("target", ("target", "plan"))):
+    for role, kinds in _ROLES:
         columns.append(
             select(Observation.id)
             .join(Article, Article.id == Observation.article_id)
@@ -173,11 +175,18 @@ def _latest_ids() -> AnySelect:
             .scalar_subquery()
             .label(role)
         )
-    return select(*columns).where(in_ids(Indicator.id))
+    # Materialized: each indicator's subqueries run once, not once per join condition.
+    ids = select(*columns).where(in_ids(Indicator.id)).cte("latest").prefix_with("MATERIALIZED")
+    which = case((Observation.id == ids.c.actual, "actual"), else_="target").label("role")
+    return (
+        observation_select()
+        .add_columns(ids.c.indicator_id, which)
+        .join(ids, Observation.id.in_([ids.c.actual, ids.c.target]))
+    )
 
 
-_LATEST_IDS = Prepared(_latest_ids(), lists=["ids"])
-_BY_IDS = Prepared(observation_select().where(in_ids(Observation.id)), lists=["ids"])
+_ROLES = (("actual", ("actual",)), ("target", ("target", "plan")))
+_LATEST = Prepared(_latest(), lists=["ids"])
 
 
 def latest_observations(db: Connection, indicator_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -185,17 +194,9 @@ def latest_observations(db: Connection, indicator_ids: Iterable[int]) -> dict[in
     newest period, as stated by the most recently published article."""
     ids = list(indicator_ids)
     latest: dict[int, dict[str, Any]] = {i: {"actual": None, "target": None} for i in ids}
-    if not ids:
-        return latest
-    roles: dict[int, tuple[int, str]] = {}  # observation id: (indicator id, role)
-    for row in _LATEST_IDS.all(db, ids=ids):
-        for role in ("actual", "target"):
-            if getattr(row, role) is not None:
-                roles[getattr(row, role)] = (row.indicator_id, role)
-    if roles:
-        for row in _BY_IDS.all(db, ids=list(roles)):
-            indicator_id, role = roles[row.id]
-            latest[indicator_id][role] = observation_dict(row)
+    if ids:
+        for row in _LATEST.all(db, ids=ids):
+            latest[row.indicator_id][row.role] = observation_dict(row)
     return latest
 
 
@@ -208,7 +209,7 @@ def data_version(db: Connection) -> int:
     return row.version if row is not None else 0
 
 
-def read_data_version(factory: sessionmaker[Session]) -> int:
-    """The data version, read in a session of its own."""
-    with factory() as session:
-        return data_version(session.connection())
+def read_data_version(connections: ReadConnections) -> int:
+    """The data version, read on a connection of its own."""
+    with connections() as connection:
+        return data_version(connection)
