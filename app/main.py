@@ -7,7 +7,7 @@ from fastapi_offline import FastAPIOffline
 from app import __version__, errors, openapi
 from app.cache import ResponseCache
 from app.config import Settings
-from app.db import make_engine, make_sessionmaker
+from app.db import make_engine, make_sessionmaker, read_connections
 from app.middleware import BodySizeLimit, HeadAsGet
 from app.migrate import head_revision
 from app.pagination import Cursors, PageStatements, Totals
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.reads_inline = engine.dialect.name == "sqlite"  # see app.db.reads
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.read_connections = read_connections(engine)
     app.state.cursors = Cursors(settings.cursor_secret)
     app.state.totals = Totals()
     app.state.pages = PageStatements()
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # CORS headers included, keyed by the request fields they vary on.
         app.add_middleware(
             ResponseCache,
-            read_version=lambda: read_data_version(app.state.sessionmaker),
+            read_version=lambda: read_data_version(app.state.read_connections),
             max_bytes=settings.cache_bytes,
             poll_seconds=settings.cache_poll_seconds,
         )

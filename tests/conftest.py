@@ -8,6 +8,7 @@ never in the one the URL names.
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -94,11 +95,18 @@ def app(database_url: str, connection: Connection) -> FastAPI:
 
 
 def bind_to_transaction(application: FastAPI, connection: Connection) -> None:
-    """The app's sessions work inside the test's transaction, as savepoints."""
+    """The app's sessions and reads work inside the test's transaction, as savepoints."""
     application.state.engine.dispose()
     application.state.sessionmaker = sessionmaker(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
+
+    @contextmanager
+    def read_in_a_savepoint() -> Iterator[Connection]:
+        with connection.begin_nested():
+            yield connection
+
+    application.state.read_connections = read_in_a_savepoint
 
 
 @pytest.fixture
