@@ -30,6 +30,7 @@ from app.params import ArticleSlug
 from app.prepared import Prepared
 from app.queries import in_sector, iso, sector_slugs
 from app.responses import json_response
+from app.routing import Route
 from app.schemas import (
     ArticleCreate,
     ArticleDetail,
@@ -39,7 +40,7 @@ from app.schemas import (
 )
 from app.writes import SlugResource, merge_patch_body, patch_media_type
 
-router = APIRouter(prefix="/v1/articles", tags=["articles"])
+router = APIRouter(prefix="/v1/articles", tags=["articles"], route_class=Route)
 
 SORTS = {
     "published_at": SortKey(Article.published_at, "datetime"),

@@ -6,9 +6,10 @@ from starlette.responses import Response
 
 from app.errors import problem
 from app.migrate import current_revision
+from app.routing import Route
 from app.schemas import Health, Problem
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=Route)
 
 _OK = b'{"status":"ok"}'
 

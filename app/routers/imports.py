@@ -7,9 +7,10 @@ from app.auth import WriteKey
 from app.db import SessionDep
 from app.errors import Invalid
 from app.importer import load_bundle
+from app.routing import Route
 from app.schemas import Bundle, ImportResult
 
-router = APIRouter(prefix="/v1/imports", tags=["imports"])
+router = APIRouter(prefix="/v1/imports", tags=["imports"], route_class=Route)
 
 
 @router.post(

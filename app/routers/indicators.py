@@ -45,6 +45,7 @@ from app.routers.observations import (
     observation_list,
     wants_csv,
 )
+from app.routing import Route
 from app.schemas import Indicator as IndicatorOut
 from app.schemas import (
     IndicatorCreate,
@@ -63,7 +64,7 @@ from app.writes import (
     patch_media_type,
 )
 
-router = APIRouter(prefix="/v1/indicators", tags=["indicators"])
+router = APIRouter(prefix="/v1/indicators", tags=["indicators"], route_class=Route)
 
 SORTS = {
     "slug": SortKey(Indicator.slug, "str"),

@@ -38,6 +38,7 @@ from app.queries import (
     observation_select,
 )
 from app.responses import etag_for, json_response, streaming_csv
+from app.routing import Route
 from app.schemas import (
     Kind,
     ObservationCreate,
@@ -58,7 +59,7 @@ from app.writes import (
     updated,
 )
 
-router = APIRouter(prefix="/v1/observations", tags=["observations"])
+router = APIRouter(prefix="/v1/observations", tags=["observations"], route_class=Route)
 
 SORTS = {
     "period": SortKey(Observation.period_start, "date"),

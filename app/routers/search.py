@@ -20,9 +20,10 @@ from app.pagination import (
     paginate,
 )
 from app.prepared import Prepared, in_ids
+from app.routing import Route
 from app.schemas import SearchPage
 
-router = APIRouter(prefix="/v1/search", tags=["search"])
+router = APIRouter(prefix="/v1/search", tags=["search"], route_class=Route)
 
 # Each type's label, model, the column shown as its title and the text its snippet comes from.
 TYPES: tuple[tuple[str, Any, Any, tuple[Any, ...]], ...] = (

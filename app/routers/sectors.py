@@ -27,10 +27,11 @@ from app.params import SectorSlug
 from app.prepared import Prepared
 from app.queries import iso
 from app.responses import json_response
+from app.routing import Route
 from app.schemas import SectorCreate, SectorDetail, SectorPage, SectorUpdate
 from app.writes import SlugResource, merge_patch_body, patch_media_type
 
-router = APIRouter(prefix="/v1/sectors", tags=["sectors"])
+router = APIRouter(prefix="/v1/sectors", tags=["sectors"], route_class=Route)
 
 SORTS = {
     "slug": SortKey(Sector.slug, "str"),

@@ -20,11 +20,12 @@ from app.pagination import (
     sort_query,
 )
 from app.queries import indicator_in_sector, is_named, observation_dict, observation_select
+from app.routing import Route
 from app.schemas import Period, TargetPage
 from app.targets import __doc__ as STATUS_RULE
 from app.targets import status
 
-router = APIRouter(prefix="/v1/targets", tags=["targets"])
+router = APIRouter(prefix="/v1/targets", tags=["targets"], route_class=Route)
 
 SORTS = {
     "period": SortKey(Observation.period_start, "date"),

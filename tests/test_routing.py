@@ -1,0 +1,122 @@
+"""The lean GET handler (app.routing) answers every request as FastAPI's own handler does."""
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection
+from starlette.requests import Request
+
+from app import routing
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import bind_to_transaction
+
+ARTICLE = "china-ushers-in-era-of-technological-prowess-and-thriving-tech-deals"
+
+# Good and bad values of every kind of parameter the GETs take: scalars, repeated values,
+# periods, dates, bounds, slugs and ids in the path, a dependency that answers 404 before
+# the query is read, missing and empty values.
+URLS = [
+    "/v1/indicators",
+    "/v1/indicators?limit=3&sort=-name",
+    "/v1/indicators?limit=0",
+    "/v1/indicators?limit=abc&sort=bogus",
+    "/v1/indicators?limit=2&limit=x",
+    "/v1/indicators?limit=&q=",
+    "/v1/indicators?geography=CHINA&unit=" + "u" * 41,
+    "/v1/indicators?cursor=garbage",
+    "/v1/indicators?q=" + "w" * 2001,
+    "/v1/indicators/chn-gdp-growth",
+    "/v1/indicators/no-such-indicator",
+    "/v1/indicators/not%20a%20slug",
+    "/v1/indicators/not%20a%20slug/observations?limit=0",
+    "/v1/indicators/chn-gdp-growth/observations?kind=actual&kind=target&period_from=2023",
+    "/v1/indicators/chn-gdp-growth/observations?kind=actual&kind=bogus&period_to=2024-13",
+    "/v1/indicators/chn-gdp-growth/observations?kind=",
+    "/v1/indicators/chn-gdp-growth/observations?format=csv",
+    "/v1/indicators/chn-gdp-growth/observations?format=xml",
+    "/v1/observations?period=2024&limit=2",
+    "/v1/observations?period=2024-Q5&limit=-1&format=csv",
+    "/v1/observations/1",
+    "/v1/observations/0",
+    "/v1/observations/abc",
+    "/v1/observations/99999999999",
+    "/v1/observations/99999999999999999999",
+    "/v1/articles?published_from=2024-03-05&published_to=2024-02-30",
+    "/v1/articles?sector=manufacturing&sort=title",
+    f"/v1/articles/{ARTICLE}",
+    "/v1/sectors?q=energy",
+    "/v1/sectors/manufacturing",
+    "/v1/targets?period=2024",
+    "/v1/targets?period=24",
+    "/v1/search?q=growth&limit=2",
+    "/v1/search",
+    "/v1/search?q=",
+    "/healthz",
+]
+
+
+@pytest.fixture
+def fastapi_client(
+    database_url: str, connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient]:
+    """The same app with FastAPI's own handler on every route. An app builds its handlers
+    when it first routes a request, so every URL is asked once while the patch holds."""
+    application = create_app(Settings(database_url=database_url, cache_poll_seconds=0))
+    bind_to_transaction(application, connection)
+    with TestClient(application, raise_server_exceptions=False) as test_client:
+        with monkeypatch.context() as patched:
+            patched.setattr(routing.Route, "get_route_handler", APIRoute.get_route_handler)
+            for url in URLS:
+                test_client.get(url)
+        yield test_client
+
+
+@pytest.fixture
+def lean_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The requests the lean handler solved."""
+    calls: list[str] = []
+    solve = routing._solve
+
+    async def counting(call: Any, request: Request) -> Any:
+        if request.scope["path"] not in calls:
+            calls.append(request.scope["path"])
+        return await solve(call, request)
+
+    monkeypatch.setattr(routing, "_solve", counting)
+    return calls
+
+
+def test_the_lean_handler_serves_the_plain_gets(client: TestClient) -> None:
+    planned = []
+    for route in client.app.router.routes:  # type: ignore[attr-defined]
+        original = getattr(route, "original_router", None)
+        for api_route in getattr(original, "routes", [route]):
+            if isinstance(api_route, routing.Route) and api_route.methods == {"GET"}:
+                lean = routing._plan(api_route.dependant, endpoint=True) is not None
+                planned.append((api_route.path, lean))
+    assert len(planned) >= 12
+    assert [path for path, lean in planned if not lean] == ["/readyz"]  # a sync def
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_answers_are_fastapis(
+    client: TestClient, fastapi_client: TestClient, lean_calls: list[str], url: str
+) -> None:
+    theirs = fastapi_client.get(url)
+    assert lean_calls == []
+    ours = client.get(url)
+    assert lean_calls == [unquote(url.partition("?")[0])]
+    assert (ours.status_code, ours.headers.get("content-type")) == (
+        theirs.status_code,
+        theirs.headers.get("content-type"),
+    )
+    if ours.headers.get("content-type", "").startswith(("application/json", "application/problem")):
+        assert ours.json() == theirs.json()
+    else:
+        assert ours.content == theirs.content
+    assert ours.headers.get("etag") == theirs.headers.get("etag")
