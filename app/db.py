@@ -7,8 +7,8 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Annotated, Any, ParamSpec, TypeAlias
 
+import anyio.to_thread
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
@@ -123,8 +123,10 @@ def reads(endpoint: Callable[P, Response]) -> Callable[P, Coroutine[None, None, 
     On SQLite, inline on the event loop: a read is a few indexed statements on a local file
     (keyset pages; totals counted once per data version), and costs less than the hop to a
     worker thread and back, which under load was most of a request's time. On PostgreSQL,
-    in the threadpool: there a read waits on the network for each statement, and threads
-    let those waits overlap instead of stalling every other request.
+    in worker threads: there a read waits on the network for each statement, and threads
+    let those waits overlap instead of stalling every other request. At most as many
+    threads as the pool has connections (``app.state.read_threads``): under wrk, 40 threads
+    sharing 5 connections answered a third fewer lists than 5 threads, at 3 times the p99.
     """
 
     @functools.wraps(endpoint)
@@ -133,7 +135,10 @@ def reads(endpoint: Callable[P, Response]) -> Callable[P, Coroutine[None, None, 
         assert isinstance(request, Request)
         if request.app.state.reads_inline:
             return endpoint(*args, **kwargs)
-        return await run_in_threadpool(endpoint, *args, **kwargs)
+        limiter = request.app.state.read_threads
+        return await anyio.to_thread.run_sync(
+            functools.partial(endpoint, *args, **kwargs), limiter=limiter
+        )
 
     return route
 

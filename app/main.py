@@ -1,5 +1,6 @@
 """The application factory: settings, database, routers, error handlers and docs."""
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
@@ -42,6 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.reads_inline = engine.dialect.name == "sqlite"  # see app.db.reads
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.read_connections = read_connections(engine)
+    # As many threads for reads as the pool has connections (PostgreSQL, app.db.reads): a
+    # thread more would wait for a connection, and every thread more fights for the GIL.
+    app.state.read_threads = anyio.CapacityLimiter(settings.db_pool_size)
     app.state.cursors = Cursors(settings.cursor_secret)
     app.state.totals = Totals()
     app.state.pages = PageStatements()
