@@ -65,18 +65,17 @@ def words(q: str) -> list[str]:
     return list(found.values())
 
 
+# On PostgreSQL, each searchable table's weighted tsvector of SEARCH_COLUMNS, a stored
+# generated column that its GIN index ``ix_<table>_search`` is built on (migration 0005).
+DOCUMENT_COLUMN = "search_document"
+
+
 def is_search_object(name: str | None) -> bool:
-    """Whether a table or index belongs to full-text search (built by hand, not by the models)."""
-    return name is not None and ("_fts" in name or name.endswith("_search"))
-
-
-def pg_document(table: str) -> str:
-    """The weighted tsvector expression that the PostgreSQL GIN index of ``table`` is built on."""
-    parts = [
-        f"setweight(to_tsvector('english'::regconfig, coalesce({column}, '')), '{weight}')"
-        for column, weight in SEARCH_COLUMNS[table].items()
-    ]
-    return " || ".join(parts)
+    """Whether a table, index or column belongs to full-text search (built by hand, not by
+    the models)."""
+    return name is not None and (
+        "_fts" in name or name.endswith("_search") or name == DOCUMENT_COLUMN
+    )
 
 
 def scores(model: type[Base], q: str, dialect: str) -> FromClause:
@@ -103,7 +102,7 @@ def scores(model: type[Base], q: str, dialect: str) -> FromClause:
             .columns(id=Integer, score=Float)
             .subquery(f"{name}_scores")
         )
-    document: ColumnClause[Any] = literal_column(pg_document(name))
+    document: ColumnClause[Any] = literal_column(f"{name}.{DOCUMENT_COLUMN}")
     # plainto_tsquery reads its text as plain words (never operators) with the same parser
     # that built the index, so "28.6" is the one word the index holds; only NUL, which no
     # PostgreSQL text may hold, has to go.
