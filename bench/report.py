@@ -119,7 +119,8 @@ def backend_section(block: dict[str, Any]) -> str:
     for s in block.get("scale", []):
         lines.append(
             f"scale       {s['url']}: seed {_ms(s['seed_ms'])}, scale {_ms(s['scale_ms'])} "
-            f"(median of {s['samples']}); {_x(s['ratio'])} (goal <= {SCALE_GOAL:g})  "
+            f"(median of {s['samples']}; total {s['seed_total']:,} and {s['scale_total']:,}); "
+            f"{_x(s['ratio'])} (goal <= {SCALE_GOAL:g})  "
             f"{verdict(s['pass'])}"
         )
     for i in block["import"]:
