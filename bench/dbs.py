@@ -129,7 +129,8 @@ def build(backend: Backend, scale: Bundle, fresh: Bundle, workdir: Path) -> Data
     """The seed database; the seed plus the scale bundle; the import-rate bundle alone.
 
     The untimed steps run side by side (each command spends seconds starting up); the two
-    imports that are measured run alone.
+    imports that are measured run alone, each after the kernel has written out what the steps
+    before it left dirty (the million rows of the scale import are half a gigabyte).
     """
     started = time.perf_counter()
     seed, scaled, empty = (backend.database(tag) for tag in ("seed", "scale", "import"))
@@ -143,6 +144,7 @@ def build(backend: Backend, scale: Bundle, fresh: Bundle, workdir: Path) -> Data
         for done in [pool.submit(prepare, url, commands) for url, commands in steps]:
             done.result()
 
+    os.sync()
     loaded = policyfacts(scaled, "import", "--quiet", str(scale.path), workdir=workdir)
     _check_loaded(loaded.output, scale.observations)
     scale_import = Import(
@@ -151,6 +153,7 @@ def build(backend: Backend, scale: Bundle, fresh: Bundle, workdir: Path) -> Data
         loaded.seconds,
         loaded.peak_rss_kb / 1024,
     )
+    os.sync()
     loaded = policyfacts(empty, "import", "--quiet", str(fresh.path), workdir=workdir)
     _check_loaded(loaded.output, fresh.observations)
     fresh_import = Import(
