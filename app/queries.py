@@ -153,7 +153,8 @@ _SECTOR_SLUGS: dict[str, Prepared] = {}
 def _latest() -> AnySelect:
     """Per indicator, its most recent actual and its most recent target or plan, as the rows
     of ``observation_select`` with the indicator's id and the role (``actual`` or
-    ``target``), in one statement: each round trip costs PostgreSQL more than the lookups.
+    ``target``), in one statement: on PostgreSQL a statement's round trip and the client's
+    work around it cost more than the lookups.
 
     Each role is a subquery of its own, correlated to the indicator, that reads that
     indicator's observations of the role newest period first by the (indicator_id, kind,
@@ -180,8 +181,15 @@ def _latest() -> AnySelect:
             .scalar_subquery()
             .label(role)
         )
-    # Materialized: each indicator's subqueries run once, not once per join condition.
-    ids = select(*columns).where(in_ids(Indicator.id)).cte("latest").prefix_with("MATERIALIZED")
+    # Materialized on PostgreSQL, so that each indicator's subqueries run once, not once per
+    # join condition (1.26 against 1.47 ms for 20 indicators at scale); SQLite gains little
+    # (180 against 187 us), and before 3.35 it does not know the word.
+    ids = (
+        select(*columns)
+        .where(in_ids(Indicator.id))
+        .cte("latest")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     which = case((Observation.id == ids.c.actual, "actual"), else_="target").label("role")
     return (
         observation_select()
