@@ -7,7 +7,8 @@ parameters that was a quarter of an uncached read, more than its SQL. The lean h
 decides all of that once, when the route is made, and validates each value with the very
 ``ModelField`` FastAPI built for it, so values, defaults, error types, messages and
 locations are FastAPI's own. Anything else (a body, headers, cookies, a dependency that is
-not a plain ``async def`` check of path and query values) keeps FastAPI's handler.
+not a plain ``async def`` check of path and query values) keeps FastAPI's handler, and so
+does every route while the app has ``dependency_overrides``.
 ``tests/test_routing.py`` holds both handlers to the same answers.
 """
 
@@ -58,17 +59,24 @@ class Route(APIRoute):
     """An ``APIRoute`` whose plain GETs get the lean handler (``lean_handler``)."""
 
     def get_route_handler(self) -> Handler:
-        if self.methods == {"GET"}:
-            context = _EFFECTIVE_CONTEXT.get() if _EFFECTIVE_CONTEXT is not None else None
-            effective = context if getattr(context, "original_route", None) is self else None
-            call = _plan((effective or self).dependant, endpoint=True)
-            if call is not None:
-                return lean_handler(call)
-        return super().get_route_handler()
+        fastapis = super().get_route_handler()
+        if self.methods != {"GET"}:
+            return fastapis
+        context = _EFFECTIVE_CONTEXT.get() if _EFFECTIVE_CONTEXT is not None else None
+        route: Any = context if getattr(context, "original_route", None) is self else self
+        call = _plan(route.dependant, endpoint=True)
+        if call is None:
+            return fastapis
+        return lean_handler(call, fastapis, route.dependency_overrides_provider)
 
 
-def lean_handler(call: "_Call") -> Handler:
+def lean_handler(call: "_Call", fastapis: Handler, overrides_provider: Any) -> Handler:
+    """The lean handler of ``call``; FastAPI's own (``fastapis``) while the app has
+    ``dependency_overrides``, which only FastAPI's applies."""
+
     async def handle(request: Request) -> Response:
+        if getattr(overrides_provider, "dependency_overrides", None):
+            return await fastapis(request)
         values, errors = await _solve(call, request)
         if errors:
             raise RequestValidationError(errors)

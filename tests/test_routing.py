@@ -1,7 +1,7 @@
 """The lean GET handler (app.routing) answers every request as FastAPI's own handler does."""
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import unquote
 
 import pytest
@@ -13,6 +13,7 @@ from starlette.requests import Request
 from app import routing
 from app.config import Settings
 from app.main import create_app
+from app.params import IndicatorSlug
 from tests.conftest import bind_to_transaction
 
 ARTICLE = "china-ushers-in-era-of-technological-prowess-and-thriving-tech-deals"
@@ -120,3 +121,15 @@ def test_answers_are_fastapis(
     else:
         assert ours.content == theirs.content
     assert ours.headers.get("etag") == theirs.headers.get("etag")
+
+
+def test_dependency_overrides_apply_to_the_lean_routes(client: TestClient) -> None:
+    assert client.get("/v1/indicators/any-slug-at-all").status_code == 404
+    check = get_args(IndicatorSlug)[1].dependency
+    client.app.dependency_overrides[check] = lambda: "chn-gdp-growth"  # type: ignore[attr-defined]
+    try:
+        answer = client.get("/v1/indicators/any-slug-at-all")
+    finally:
+        client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
+    assert answer.status_code == 200
+    assert answer.json()["slug"] == "chn-gdp-growth"
