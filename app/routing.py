@@ -15,14 +15,14 @@ does every route while the app has ``dependency_overrides``.
 import inspect
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import fastapi.routing
 from fastapi._compat import ModelField, field_annotation_is_sequence, get_missing_field_error
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import Json
+from pydantic import BaseModel, Json
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -51,7 +51,8 @@ class _Call:
 
 # FastAPI builds the handler of a route included in another router with the route's
 # effective context (the including routers' dependencies among its own) in this variable,
-# and reads the dependant from it; FastAPI releases that copied routes instead have none.
+# and reads the dependant from it. Releases that copied included routes had no such
+# variable: there the route's own dependant is the effective one.
 _EFFECTIVE_CONTEXT = getattr(fastapi.routing, "_effective_route_context_var", None)
 
 
@@ -160,8 +161,11 @@ def _param(field: ModelField, location: str) -> _Param | None:
         return None
     if any(type(item) is Json for item in info.metadata):
         return None
-    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
-        return None  # a model of query parameters
+    if any(
+        isinstance(t, type) and issubclass(t, BaseModel)
+        for t in (annotation, *get_args(annotation))
+    ):
+        return None  # a model of query parameters, or an optional one
     required = info.is_required()
     if not required and not isinstance(info.default, _IMMUTABLE):
         return None  # FastAPI copies such a default for each request
