@@ -164,7 +164,7 @@ def _latest() -> AnySelect:
     changed the order of its indexes).
     """
     columns: list[Any] = [Indicator.id.label("indicator_id")]
-    for role, kinds in _ROLES:
+    for role, kinds in (("actual", ("actual",)), ("target", ("target", "plan"))):
         columns.append(
             select(Observation.id)
             .join(Article, Article.id == Observation.article_id)
@@ -198,7 +198,6 @@ def _latest() -> AnySelect:
     )
 
 
-_ROLES = (("actual", ("actual",)), ("target", ("target", "plan")))
 _LATEST = Prepared(_latest(), lists=["ids"])
 
 
