@@ -15,6 +15,7 @@ from app.pagination import Cursors, PageStatements, Totals
 from app.queries import read_data_version
 from app.routers import articles, health, imports, indicators, observations, sectors, targets
 from app.routers import search as search_router
+from app.routing import Dispatch
 
 TAGS = [
     {"name": "articles", "description": "The sources that facts come from."},
@@ -52,9 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.head_revision = head_revision()
 
     errors.install(app)
+    routes = list(app.router.routes)  # the docs' own, tried first
     routers = (articles, sectors, indicators, observations, targets, search_router, imports, health)
     for module in routers:
         app.include_router(module.router)
+        routes += module.router.routes
+    app.router.middleware_stack = Dispatch(app, routes)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
     app.add_middleware(
         CORSMiddleware,

@@ -65,16 +65,19 @@ URLS = [
 def fastapi_client(
     database_url: str, connection: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[TestClient]:
-    """The same app with FastAPI's own handler on every route. An app builds its handlers
-    when it first routes a request, so every URL is asked once while the patch holds."""
-    application = create_app(Settings(database_url=database_url, cache_poll_seconds=0))
-    bind_to_transaction(application, connection)
-    with TestClient(application, raise_server_exceptions=False) as test_client:
-        with monkeypatch.context() as patched:
-            patched.setattr(routing.Route, "get_route_handler", APIRoute.get_route_handler)
+    """The same app with FastAPI's own handler on every route, and FastAPI's router to find
+    them. An app builds its handlers when it first routes a request, so every URL is asked
+    once while the patch holds."""
+    with monkeypatch.context() as patched:
+        patched.setattr(routing.Route, "get_route_handler", APIRoute.get_route_handler)
+        patched.setattr(routing.Route, "lean_app", lambda _route: None)
+        application = create_app(Settings(database_url=database_url, cache_poll_seconds=0))
+        bind_to_transaction(application, connection)
+        with TestClient(application, raise_server_exceptions=False) as test_client:
             for url in URLS:
                 test_client.get(url)
-        yield test_client
+            patched.undo()
+            yield test_client
 
 
 @pytest.fixture
@@ -133,3 +136,57 @@ def test_dependency_overrides_apply_to_the_lean_routes(client: TestClient) -> No
         client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
     assert answer.status_code == 200
     assert answer.json()["slug"] == "chn-gdp-growth"
+
+
+@pytest.fixture
+def routed(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The requests that went to FastAPI's router rather than straight to a lean route."""
+    dispatch = client.app.router.middleware_stack  # type: ignore[attr-defined]
+    assert isinstance(dispatch, routing.Dispatch)
+    calls: list[str] = []
+    fallback = dispatch.fallback
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            calls.append(f"{scope['method']} {scope['path']}")
+        await fallback(scope, receive, send)
+
+    monkeypatch.setattr(dispatch, "fallback", counting)
+    return calls
+
+
+def test_lean_routes_are_found_without_fastapis_router(
+    client: TestClient, routed: list[str]
+) -> None:
+    for url in ("/v1/indicators/chn-gdp-growth", "/v1/observations?limit=1", "/healthz"):
+        assert client.get(url).status_code == 200
+        assert client.head(url).status_code == 200
+    assert routed == []
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "status"),
+    [
+        ("GET", "/readyz", 200),  # a plain def: FastAPI's handler
+        ("GET", "/openapi.json", 200),  # the app's own route
+        ("GET", "/docs", 200),
+        ("DELETE", "/v1/indicators/chn-gdp-growth", 401),
+        ("PUT", "/v1/indicators", 405),
+        ("GET", "/v1/indicators/", 307),  # to /v1/indicators
+        ("GET", "/v1/nothing", 404),
+    ],
+)
+def test_everything_else_goes_to_fastapis_router(
+    client: TestClient, routed: list[str], method: str, url: str, status: int
+) -> None:
+    assert client.request(method, url, follow_redirects=False).status_code == status
+    assert routed == [f"{method} {url}"]
+
+
+def test_dependency_overrides_go_to_fastapis_router(client: TestClient, routed: list[str]) -> None:
+    client.app.dependency_overrides[lambda: None] = lambda: None  # type: ignore[attr-defined]
+    try:
+        assert client.get("/healthz").status_code == 200
+    finally:
+        client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
+    assert routed == ["GET /healthz"]
