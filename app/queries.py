@@ -1,6 +1,7 @@
 """Reads shared by several routers: observations as the API shows them, and small lookups."""
 
 import functools
+import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -150,6 +151,12 @@ def sector_slugs(
 _SECTOR_SLUGS: dict[str, Prepared] = {}
 
 
+# The dialects that know MATERIALIZED for a CTE (see _latest): SQLite from 3.35 on.
+_MATERIALIZES = (
+    ("postgresql", "sqlite") if sqlite3.sqlite_version_info >= (3, 35) else ("postgresql",)
+)
+
+
 def _latest() -> AnySelect:
     """Per indicator, its most recent actual and its most recent target or plan, as the rows
     of ``observation_select`` with the indicator's id and the role (``actual`` or
@@ -181,15 +188,13 @@ def _latest() -> AnySelect:
             .scalar_subquery()
             .label(role)
         )
-    # Materialized on PostgreSQL, so that each indicator's subqueries run once, not once per
-    # join condition (1.26 against 1.47 ms for 20 indicators at scale); SQLite gains little
-    # (180 against 187 us), and before 3.35 it does not know the word.
-    ids = (
-        select(*columns)
-        .where(in_ids(Indicator.id))
-        .cte("latest")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
+    # Materialized, so that each indicator's subqueries run once, not once per join
+    # condition and again for the role: 20 indicators at scale took 1.26 against 1.47 ms on
+    # PostgreSQL, and 116 against 151 us on SQLite, which knows the word from 3.35 on. (A
+    # branch per role was as fast on SQLite, and 0.2 ms slower to plan on PostgreSQL.)
+    ids = select(*columns).where(in_ids(Indicator.id)).cte("latest")
+    for dialect in _MATERIALIZES:
+        ids = ids.prefix_with("MATERIALIZED", dialect=dialect)
     which = case((Observation.id == ids.c.actual, "actual"), else_="target").label("role")
     return (
         observation_select()
