@@ -18,10 +18,11 @@ def auth(session: Session) -> dict[str, str]:
 
 
 def gdp_growth(client: TestClient, auth: dict[str, str], **observation: Any) -> None:
-    """Imports an article of its own, published at ``published_at``, stating one figure of
-    chn-gdp-growth."""
-    published_at = observation.pop("published_at")
-    slug = f"gdp-{observation['kind']}-{observation['period']}-{published_at[:10]}"
+    """Imports an article of its own, published on the day ``published``, stating one
+    figure of chn-gdp-growth."""
+    published = observation.pop("published")
+    published_at = f"{published}T09:00:00+08:00"
+    slug = f"gdp-{observation['kind']}-{observation['period']}-{published}"
     body = f"The economy grew {observation['value']} percent in {observation['period']}."
     bundle = {
         "articles": [{"slug": slug, "title": body, "published_at": published_at, "body": body}],
@@ -73,11 +74,11 @@ def test_each_indicator_of_a_page_has_its_own(client: TestClient) -> None:
 
 
 def test_a_newer_period_is_the_latest(client: TestClient, auth: dict[str, str]) -> None:
-    gdp_growth(client, auth, period="2022", kind="actual", value=3.0, published_at="2025-06-01T09:00:00+08:00")
+    gdp_growth(client, auth, period="2022", kind="actual", value=3.0, published="2025-06-01")
     assert brief(latest(client)["actual"]) == ("2022", "actual", 3.0)
-    gdp_growth(client, auth, period="2024", kind="actual", value=5.0, published_at="2025-01-17T09:00:00+08:00")
+    gdp_growth(client, auth, period="2024", kind="actual", value=5.0, published="2025-01-17")
     assert brief(latest(client)["actual"]) == ("2024", "actual", 5.0)  # though published first
-    gdp_growth(client, auth, period="2025", kind="plan", value=5.0, published_at="2025-03-05T09:00:00+08:00")
+    gdp_growth(client, auth, period="2025", kind="plan", value=5.0, published="2025-03-05")
     assert brief(latest(client)["target"]) == ("2025", "plan", 5.0)
     assert brief(latest(client)["actual"]) == ("2024", "actual", 5.0)
 
@@ -85,8 +86,8 @@ def test_a_newer_period_is_the_latest(client: TestClient, auth: dict[str, str]) 
 def test_within_a_period_the_article_published_last_wins(
     client: TestClient, auth: dict[str, str]
 ) -> None:
-    gdp_growth(client, auth, period="2024", kind="actual", value=5.2, published_at="2025-01-17T09:00:00+08:00")
-    gdp_growth(client, auth, period="2024", kind="actual", value=5.0, published_at="2025-01-10T09:00:00+08:00")
+    gdp_growth(client, auth, period="2024", kind="actual", value=5.2, published="2025-01-17")
+    gdp_growth(client, auth, period="2024", kind="actual", value=5.0, published="2025-01-10")
     assert brief(latest(client)["actual"]) == ("2024", "actual", 5.2)  # imported first
-    gdp_growth(client, auth, period="2024", kind="actual", value=5.3, published_at="2025-02-01T09:00:00+08:00")
+    gdp_growth(client, auth, period="2024", kind="actual", value=5.3, published="2025-02-01")
     assert brief(latest(client)["actual"]) == ("2024", "actual", 5.3)
