@@ -11,6 +11,7 @@ from sqlalchemy import (
     Connection,
     case,
     false,
+    literal,
     select,
 )
 
@@ -157,6 +158,15 @@ _MATERIALIZES = (
 )
 
 
+def _constant(value: Any) -> ColumnElement[Any]:
+    """``value`` written into the statement rather than bound. With the ids of ``latest``
+    its only parameter, PostgreSQL settles on one plan for all executions of the prepared
+    statement (a generic plan) where it planned each afresh while the roles and the limit
+    were bound too: 20 indicators at scale, 0.67 against 1.15 ms in-process. (For one
+    indicator it still plans each: the plan for one id is cheaper than the generic.)"""
+    return literal(value, literal_execute=True)
+
+
 def _latest() -> AnySelect:
     """Per indicator, its most recent actual and its most recent target or plan, as the rows
     of ``observation_select`` with the indicator's id and the role (``actual`` or
@@ -177,14 +187,14 @@ def _latest() -> AnySelect:
             .join(Article, Article.id == Observation.article_id)
             .where(
                 Observation.indicator_id == Indicator.id,
-                Observation.kind.in_(kinds) if len(kinds) > 1 else Observation.kind == kinds[0],
+                Observation.kind.in_([_constant(kind) for kind in kinds]),
             )
             .order_by(
                 Observation.period_end.desc(),
                 Article.published_at.desc(),
                 Observation.id.desc(),
             )
-            .limit(1)
+            .limit(_constant(1))
             .scalar_subquery()
             .label(role)
         )
@@ -195,7 +205,9 @@ def _latest() -> AnySelect:
     ids = select(*columns).where(in_ids(Indicator.id)).cte("latest")
     for dialect in _MATERIALIZES:
         ids = ids.prefix_with("MATERIALIZED", dialect=dialect)
-    which = case((Observation.id == ids.c.actual, "actual"), else_="target").label("role")
+    which = case(
+        (Observation.id == ids.c.actual, _constant("actual")), else_=_constant("target")
+    ).label("role")
     return (
         observation_select()
         .add_columns(ids.c.indicator_id, which)
