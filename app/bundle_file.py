@@ -1,9 +1,10 @@
 """Reading a bundle file of any size: the small parts whole, observations as a stream.
 
 ``policyfacts import`` goes through here so that a bundle of a million observations loads
-in bounded memory: the file is read once for each of the small lists (sectors, articles,
-indicators) and once more for the observations, which are validated and handed to the
-loader a chunk at a time, with their place in the bundle for every error.
+in bounded memory: the file is read up to the end of each of the small lists (sectors,
+articles, indicators), which are taken whole, and once more for the observations, which
+are validated and handed to the loader a chunk at a time, with their place in the bundle
+for every error. Where a name appears twice in the bundle, its first list is the one read.
 """
 
 from collections.abc import Callable, Iterator
@@ -56,8 +57,18 @@ def load_file(loader: Loader, path: Path, *, progress: Progress | None = None) -
 
 
 def _validated(loader: Loader, file: BinaryIO, key: str, model: type[Model]) -> list[Model]:
+    """The valid items of the small list ``key``, read whole: the file is parsed only as
+    far as the end of that list, where reading its items one by one parsed all of it, every
+    observation included, for each small list (0.24 s of each 100,000 observations, three
+    times over)."""
     file.seek(0)
-    return [item for _, item in _stream(loader, file, key, model)]
+    items: Any = next(ijson.items(file, key, use_float=True), [])
+    if not isinstance(items, list):
+        loader.invalid([{"loc": [key], "msg": "Input should be a valid list", "type": "list_type"}])
+        return []
+    one: TypeAdapter[Model] = TypeAdapter(model)
+    many: TypeAdapter[list[Model]] = TypeAdapter(list[model])  # type: ignore[valid-type]
+    return [item for _, item in _validated_chunk(loader, key, one, many, items, 0)]
 
 
 def _stream(

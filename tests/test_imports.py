@@ -214,3 +214,21 @@ def test_a_big_load_refreshes_postgresql_planner_statistics(
         event.remove(connection, "before_cursor_execute", listen)
     analyzed = any(s.startswith("ANALYZE") for s in sent)
     assert analyzed is (connection.dialect.name == "postgresql")
+
+
+def test_a_file_whose_small_part_is_no_list_says_so(
+    client: TestClient, session: Session, tmp_path: Path
+) -> None:
+    before = snapshot(client)
+    path = tmp_path / "bundle.json"
+    write_bundle(path, indicators=2, observations=3)
+    bundle = json.loads(path.read_text())
+    bundle["sectors"] = {"slug": "steel", "name": "Steel"}
+    path.write_text(json.dumps(bundle))
+    with pytest.raises(Invalid) as error:
+        load_file(Loader(session), path)
+    errors = [(e["loc"], e["type"]) for e in error.value.errors or []]
+    assert errors[0] == (["sectors"], "list_type")
+    assert ["articles", 0, "sectors", 0] in [loc for loc, _ in errors]  # now unknown
+    session.rollback()
+    assert snapshot(client) == before
