@@ -16,13 +16,16 @@ PAGE = 100
 FIRST_PAGE = f"/v1/observations?limit={PAGE}"
 # Filtered lists, on the seed and on the seed plus the scale bundle. chn-gdp-growth is in both.
 # "gdp" finds the same indicators in both; "indicator" finds none in the seed and every one
-# of the scale bundle's, so its ratio also counts ranking 1,000 matches against none.
+# of the scale bundle's, so its ratio also counts ranking 1,000 matches against none. The
+# seed has 5 actuals: kind=actual&limit=100 answers 5 observations there and 100 at scale,
+# and limit=5 answers 5 at both, which leaves the size of the data alone to differ.
 SCALE_URLS = (
     "/v1/indicators?limit=20",
     "/v1/indicators?q=gdp&limit=20",
     "/v1/indicators?q=indicator&limit=20",
     "/v1/observations?indicator=chn-gdp-growth&limit=100",
     "/v1/observations?kind=actual&limit=100",
+    "/v1/observations?kind=actual&limit=5",
     "/v1/targets?limit=20",
 )
 
