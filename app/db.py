@@ -78,13 +78,14 @@ def _sqlite_begin(connection: Connection) -> None:
 
 
 def run_on_cursor(
-    connection: Connection, sql: str, arguments: Any, *, many: bool = False
+    connection: Connection, sql: str, arguments: Any, *, many: bool = False, describe: bool = False
 ) -> tuple[list[Any], Any]:
     """``sql`` on the connection's DBAPI cursor, inside its transaction (``executemany`` of
     a list of ``arguments`` when ``many``), with what SQLAlchemy's own execution does that
     matters here: ``before_cursor_execute`` listeners hear of it, and a driver error is
     raised as SQLAlchemy's (a lost connection is invalidated, so that the pool does not hand
-    it out again). The rows and the cursor's description, if any."""
+    it out again). The rows, and with ``describe`` the cursor's description (psycopg makes
+    it anew on each call: a tenth of a PostgreSQL detail's time in the client)."""
     dialect = connection.dialect
     cursor = connection.connection.cursor()
     try:
@@ -96,7 +97,7 @@ def run_on_cursor(
             cursor.executemany(sql, arguments)
             return [], None
         cursor.execute(sql, arguments)
-        return list(cursor.fetchall()), cursor.description
+        return list(cursor.fetchall()), cursor.description if describe else None
     except dialect.loaded_dbapi.Error as error:
         if dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor):
             connection.invalidate(error)

@@ -110,8 +110,10 @@ class Prepared:
             if compiled.positional is not None
             else values
         )
-        rows, description = run_on_cursor(connection, compiled.sql, arguments)
         processors = compiled.processors
+        rows, description = run_on_cursor(
+            connection, compiled.sql, arguments, describe=processors is None
+        )
         if processors is None:
             processors = compiled.processors = tuple(
                 type_.result_processor(dialect, column[1])
