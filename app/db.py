@@ -36,18 +36,20 @@ def make_engine(url: str, *, pool_size: int = 5, bulk_load: bool = False) -> Eng
         if bulk_load:
             event.listen(engine, "connect", _sqlite_bulk_load)
         return engine
-    return create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
+    return create_engine(url, pool_pre_ping=True, **_postgresql_pool(pool_size))
+
+
+def _postgresql_pool(pool_size: int) -> dict[str, Any]:
+    return {
+        "pool_size": pool_size,
+        "max_overflow": pool_size,
         # The connection used last is handed out first: under light load the same few serve,
         # with their prepared statements warm, and the rest stay idle for a server or proxy
         # to close.
-        pool_use_lifo=True,
-        pool_timeout=5,
-        connect_args={"connect_timeout": 3},
-    )
+        "pool_use_lifo": True,
+        "pool_timeout": 5,
+        "connect_args": {"connect_timeout": 3},
+    }
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -99,10 +101,16 @@ def run_on_cursor(
         cursor.execute(sql, arguments)
         return list(cursor.fetchall()), cursor.description if describe else None
     except dialect.loaded_dbapi.Error as error:
-        if dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor):
+        lost = dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
+        if lost:
             connection.invalidate(error)
         raise DBAPIError.instance(
-            sql, arguments, error, dialect.loaded_dbapi.Error, dialect=dialect
+            sql,
+            arguments,
+            error,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=lost,
+            dialect=dialect,
         ) from error
     finally:
         cursor.close()
@@ -148,28 +156,46 @@ def reads(endpoint: Callable[P, Response]) -> Callable[P, Coroutine[None, None, 
     async def route(*args: P.args, **kwargs: P.kwargs) -> Response:
         request = kwargs["request"]
         assert isinstance(request, Request)
+        read = functools.partial(_once_more_if_disconnected, endpoint, *args, **kwargs)
         if request.app.state.reads_inline:
-            return endpoint(*args, **kwargs)
-        limiter = request.app.state.read_threads
-        return await anyio.to_thread.run_sync(
-            functools.partial(endpoint, *args, **kwargs), limiter=limiter
-        )
+            return read()
+        return await anyio.to_thread.run_sync(read, limiter=request.app.state.read_threads)
 
     return route
 
 
-def read_connections(engine: Engine) -> ReadConnections:
-    """How a read gets its connection: straight from the pool, without a session (a session
+def _once_more_if_disconnected(
+    endpoint: Callable[P, Response], *args: P.args, **kwargs: P.kwargs
+) -> Response:
+    """``endpoint``, and once more if its connection turned out to be lost: PostgreSQL's
+    read pool does not ping a connection before handing it out (``read_connections``), so a
+    read can be the first to find the server restarted. SQLAlchemy then discards every
+    connection of the pool made before, and a read changes nothing, so it can start over."""
+    try:
+        return endpoint(*args, **kwargs)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+    return endpoint(*args, **kwargs)
+
+
+def read_connections(engine: Engine, *, pool_size: int = 5) -> ReadConnections:
+    """How a read gets its connection: straight from a pool, without a session (a session
     costs more to open and close than SQLite takes to answer a lookup).
 
-    On SQLite in a transaction, so that the statements of one read see one snapshot. On
-    PostgreSQL in autocommit: at READ COMMITTED each statement of a transaction takes a
+    On SQLite from ``engine``'s pool, in a transaction, so that the statements of one read
+    see one snapshot. On PostgreSQL from a pool of reads' own, of ``pool_size`` connections
+    that stay in autocommit: at READ COMMITTED each statement of a transaction takes a
     snapshot of its own anyway, so BEGIN and ROLLBACK would be two round trips that buy
-    nothing.
+    nothing. That pool does not ping a connection before handing it out (``engine``'s does,
+    for writes): the ping and switching autocommit on and off were a fifth of the client's
+    work in a detail; a read that finds its connection lost starts over (``reads``).
     """
     if engine.dialect.name != "sqlite":
-        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        return autocommit.connect
+        pool = create_engine(
+            engine.url, isolation_level="AUTOCOMMIT", **_postgresql_pool(pool_size)
+        )
+        return pool.connect
 
     @contextmanager
     def in_a_transaction() -> Iterator[Connection]:

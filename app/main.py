@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.reads_inline = engine.dialect.name == "sqlite"  # see app.db.reads
     app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.read_connections = read_connections(engine)
+    app.state.read_connections = read_connections(engine, pool_size=settings.db_pool_size)
     # As many threads for reads as the pool has connections (PostgreSQL, app.db.reads): a
     # thread more would wait for a connection, and every thread more fights for the GIL.
     app.state.read_threads = anyio.CapacityLimiter(settings.db_pool_size)

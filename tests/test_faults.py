@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
+from app.auth import create_key, revoke_key
 from app.config import Settings
 from app.main import create_app
 from bench.data import write_bundle
@@ -116,6 +117,38 @@ def test_the_service_recovers_when_the_database_comes_back(database_url: str, pr
         proxy.start()
         assert client.get("/readyz").status_code == 200
         assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="the database server to cut is PostgreSQL")
+def test_reads_and_writes_after_a_restart_while_idle_succeed(
+    database_url: str, proxy: Proxy
+) -> None:
+    """Every pooled connection is lost while no request runs. A read's pool hands one out
+    without a ping: the read finds it lost and starts over. A write's pool pings first."""
+    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+    settings = Settings(
+        database_url=url.render_as_string(hide_password=False), response_cache=False
+    )
+    app = create_app(settings)
+    with app.state.sessionmaker() as session:
+        key = create_key(session, name="after-restart")
+        session.commit()
+    auth = {"Authorization": f"Bearer {key}"}
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
+            assert client.get("/v1/sectors/steel").status_code == 404
+            proxy.stop()
+            proxy.start()
+            assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
+            assert client.get("/v1/indicators?limit=3").status_code == 200
+            sector = {"slug": "steel", "name": "Steel"}
+            assert client.post("/v1/sectors", json=sector, headers=auth).status_code == 201
+            assert client.delete("/v1/sectors/steel", headers=auth).status_code == 204
+    finally:
+        with app.state.sessionmaker() as session:
+            revoke_key(session, name="after-restart")
+            session.commit()
 
 
 def test_a_client_that_disconnects_mid_body_changes_nothing(
