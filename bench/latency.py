@@ -18,7 +18,8 @@ FIRST_PAGE = f"/v1/observations?limit={PAGE}"
 # "gdp" finds the same indicators in both; "indicator" finds none in the seed and every one
 # of the scale bundle's, so its ratio also counts ranking 1,000 matches against none. The
 # seed has 5 actuals: kind=actual&limit=100 answers 5 observations there and 100 at scale,
-# and limit=5 answers 5 at both, which leaves the size of the data alone to differ.
+# and limit=5 answers 5 at both, which leaves the size of the data alone to differ. The
+# search box finds the same 5 results for "growth" at both sizes.
 SCALE_URLS = (
     "/v1/indicators?limit=20",
     "/v1/indicators?q=gdp&limit=20",
@@ -27,6 +28,7 @@ SCALE_URLS = (
     "/v1/observations?kind=actual&limit=100",
     "/v1/observations?kind=actual&limit=5",
     "/v1/targets?limit=20",
+    "/v1/search?q=growth&limit=20",
 )
 
 
