@@ -1,5 +1,5 @@
-"""The route class of every router: a GET whose inputs are plain query and path values runs
-through a lean handler instead of FastAPI's.
+"""The route class of every router, and ``Dispatch``, which answers a GET whose inputs are
+plain query and path values through a lean handler instead of FastAPI's.
 
 FastAPI re-inspects each parameter's annotation on every request (is it a sequence, a
 model, a JSON field, which alias did the client use): for a list with seven query
@@ -10,9 +10,6 @@ locations are FastAPI's own. Anything else (a body, headers, cookies, a dependen
 not a plain ``async def`` check of path and query values) keeps FastAPI's handler, and so
 does every route while the app has ``dependency_overrides``.
 ``tests/test_routing.py`` holds both handlers to the same answers.
-
-``Dispatch`` stands in front of the app's router and sends a request whose route has a lean
-handler straight to it, without FastAPI's search of the routes.
 """
 
 import inspect
@@ -20,7 +17,6 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args
 
-import fastapi.routing
 from fastapi import FastAPI
 from fastapi._compat import ModelField, field_annotation_is_sequence, get_missing_field_error
 from fastapi.dependencies.models import Dependant
@@ -56,32 +52,16 @@ class _Call:
     request_name: str | None
 
 
-# FastAPI builds the handler of a route included in another router with the route's
-# effective context (the including routers' dependencies among its own) in this variable,
-# and reads the dependant from it. Releases that copied included routes had no such
-# variable: there the route's own dependant is the effective one.
-_EFFECTIVE_CONTEXT = getattr(fastapi.routing, "_effective_route_context_var", None)
-
-
 class Route(APIRoute):
-    """An ``APIRoute`` whose plain GETs get the lean handler (``lean_handler``)."""
-
-    def get_route_handler(self) -> Handler:
-        fastapis = super().get_route_handler()
-        if self.methods != {"GET"}:
-            return fastapis
-        context = _EFFECTIVE_CONTEXT.get() if _EFFECTIVE_CONTEXT is not None else None
-        route: Any = context if getattr(context, "original_route", None) is self else self
-        call = _plan(route.dependant, endpoint=True)
-        if call is None:
-            return fastapis
-        return lean_handler(call, fastapis, route.dependency_overrides_provider)
+    """An ``APIRoute`` that can answer through the lean handler (``lean_app``)."""
 
     def lean_app(self) -> ASGIApp | None:
-        """The route as an ASGI app on the lean handler, or None where it has none."""
+        """The route as an ASGI app on the lean handler, or None where it has none. Planned
+        on the route's own dependant: the app includes its routers without dependencies of
+        their own."""
         if self.methods != {"GET"} or (call := _plan(self.dependant, endpoint=True)) is None:
             return None
-        return request_response(lean_handler(call, super().get_route_handler(), None))
+        return request_response(lean_handler(call))
 
 
 class Dispatch:
@@ -128,13 +108,10 @@ class Dispatch:
         await self.fallback(scope, receive, send)
 
 
-def lean_handler(call: "_Call", fastapis: Handler, overrides_provider: Any) -> Handler:
-    """The lean handler of ``call``; FastAPI's own (``fastapis``) while the app has
-    ``dependency_overrides``, which only FastAPI's applies."""
+def lean_handler(call: "_Call") -> Handler:
+    """The handler of ``call``: its arguments solved as planned, then the call."""
 
     async def handle(request: Request) -> Response:
-        if getattr(overrides_provider, "dependency_overrides", None):
-            return await fastapis(request)
         values, errors = await _solve(call, request)
         if errors:
             raise RequestValidationError(errors)
