@@ -120,6 +120,23 @@ def test_a_total_is_counted_once_per_query_and_data_version(
     assert third["total"] == first["total"] + 1
 
 
+def test_an_uncached_page_reads_the_data_version_with_its_rows(
+    database_url: str, connection: Connection, statements: list[str]
+) -> None:
+    app = create_app(Settings(database_url=database_url, response_cache=False))
+    bind_to_transaction(app, connection)
+    with TestClient(app) as client:
+        client.get("/v1/sectors?limit=5")
+        asked = len(statements)
+        page = client.get("/v1/sectors?limit=5").json()
+        assert len(statements) - asked == 1  # the page, with its version; the total is known
+        assert len(page["items"]) == 5 and page["total"] > 5
+        asked = len(statements)
+        empty = client.get("/v1/sectors?q=zzzunmatched").json()  # no row to carry the version
+        assert empty == {"items": [], "total": 0, "next_cursor": None}
+        assert any(s.startswith("SELECT data_version.version") for s in statements[asked:])
+
+
 def test_a_cached_answer_names_only_the_origin_it_was_made_for(
     database_url: str, connection: Connection
 ) -> None:
