@@ -71,7 +71,7 @@ def test_the_cache_can_be_turned_off(
         client.get(URL)
         asked = len(statements)
         client.get(URL)
-        assert len(statements) - asked > 1
+        assert any("FROM indicators" in s for s in statements[asked:])  # read again
 
 
 def test_writes_by_another_process_are_served_within_a_second(

@@ -28,7 +28,7 @@ from app.pagination import (
 )
 from app.params import ArticleSlug
 from app.prepared import Prepared
-from app.queries import in_sector, iso, sector_slugs
+from app.queries import in_sector, iso, sector_slugs, slug_list
 from app.responses import json_response
 from app.routing import Route
 from app.schemas import (
@@ -94,10 +94,11 @@ def _columns() -> tuple[Any, ...]:
         Article.created_at,
         Article.updated_at,
         observation_count.label("observation_count"),
+        sector_slugs(article_sectors, article_sectors.c.article_id, Article.id),
     )
 
 
-def _article_dict(row: AnyRow, sectors: list[str]) -> dict[str, Any]:
+def _article_dict(row: AnyRow) -> dict[str, Any]:
     return {
         "slug": row.slug,
         "title": row.title,
@@ -109,7 +110,7 @@ def _article_dict(row: AnyRow, sectors: list[str]) -> dict[str, Any]:
         "language": row.language,
         "source": {"name": row.source_name, "url": row.source_url},
         "summary": row.summary,
-        "sectors": sectors,
+        "sectors": slug_list(row.sectors),
         "observation_count": row.observation_count,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
@@ -192,10 +193,7 @@ def list_articles(
             cursor=cursor,
             query=fingerprint({"path": "articles", **filters}),
         )
-        slugs = sector_slugs(
-            db, article_sectors, article_sectors.c.article_id, (row.id for row in page.rows)
-        )
-        return page_response(request, page, [_article_dict(r, slugs[r.id]) for r in page.rows])
+        return page_response(request, page, [_article_dict(r) for r in page.rows])
 
 
 _BY_SLUG = Prepared(select(*_columns(), Article.body).where(Article.slug == bindparam("slug")))
@@ -206,8 +204,7 @@ def article_detail(db: Connection, slug: str) -> dict[str, Any] | None:
     row = _BY_SLUG.one_or_none(db, slug=slug)
     if row is None:
         return None
-    slugs = sector_slugs(db, article_sectors, article_sectors.c.article_id, [row.id])
-    return {**_article_dict(row, slugs[row.id]), "body": row.body}
+    return {**_article_dict(row), "body": row.body}
 
 
 ARTICLES = SlugResource(

@@ -32,6 +32,7 @@ from app.queries import (
     latest_observations,
     observation_filters,
     sector_slugs,
+    slug_list,
 )
 from app.responses import json_response
 from app.routers.observations import (
@@ -82,13 +83,12 @@ COLUMNS = (
     Indicator.geography,
     Indicator.frequency,
     Indicator.better,
+    sector_slugs(indicator_sectors, indicator_sectors.c.indicator_id, Indicator.id),
 )
 
 
 def _indicator_dicts(db: Connection, rows: list[AnyRow]) -> list[dict[str, Any]]:
-    ids = [row.id for row in rows]
-    sectors = sector_slugs(db, indicator_sectors, indicator_sectors.c.indicator_id, ids)
-    latest = latest_observations(db, ids)
+    latest = latest_observations(db, [row.id for row in rows])
     return [
         {
             "slug": row.slug,
@@ -98,7 +98,7 @@ def _indicator_dicts(db: Connection, rows: list[AnyRow]) -> list[dict[str, Any]]
             "geography": row.geography,
             "frequency": row.frequency,
             "better": row.better,
-            "sectors": sectors[row.id],
+            "sectors": slug_list(row.sectors),
             "latest": latest[row.id],
         }
         for row in rows
