@@ -180,16 +180,17 @@ def _once_more_if_disconnected(
 
 
 def read_connections(engine: Engine, *, pool_size: int = 5) -> ReadConnections:
-    """How a read gets its connection: straight from a pool, without a session (a session
-    costs more to open and close than SQLite takes to answer a lookup).
+    """How a read gets its connection, without a session (a session costs more to open and
+    close than SQLite takes to answer a lookup).
 
     On SQLite in a transaction, so that the statements of one read see one snapshot, on a
-    connection of ``engine``'s kept open from one read to the next. On PostgreSQL from a pool of reads' own, of ``pool_size`` connections
-    that stay in autocommit: at READ COMMITTED each statement of a transaction takes a
-    snapshot of its own anyway, so BEGIN and ROLLBACK would be two round trips that buy
-    nothing. That pool does not ping a connection before handing it out (``engine``'s does,
-    for writes): the ping and switching autocommit on and off were a fifth of the client's
-    work in a detail; a read that finds its connection lost starts over (``reads``).
+    connection of ``engine``'s kept open from one read to the next. On PostgreSQL from a
+    pool of reads' own, of ``pool_size`` connections that stay in autocommit: at READ
+    COMMITTED each statement of a transaction takes a snapshot of its own anyway, so BEGIN
+    and ROLLBACK would be two round trips that buy nothing. That pool does not ping a
+    connection before handing it out (``engine``'s does, for writes): the ping and switching
+    autocommit on and off were a fifth of the client's work in a detail; a read that finds
+    its connection lost starts over (``reads``).
     """
     if engine.dialect.name != "sqlite":
         pool = create_engine(
