@@ -278,7 +278,10 @@ def test_search_puts_the_indicator_named_for_the_word_first(client: TestClient) 
     }
     for item in items:
         assert set(item) == {"type", "slug", "title", "snippet"}
-        assert isinstance(item["snippet"], str)
+        assert "unemployment" in item["snippet"]  # cut around the word, from the item's own text
+    article = client.get(f"/v1/articles/{ARTICLE}").json()
+    snippet = next(i["snippet"] for i in items if i["type"] == "article").strip("…")
+    assert snippet in " ".join(article["summary"].split())  # the summary, not the body
 
 
 # (path, q, the items whose name holds the word, the items that only mention it elsewhere)
