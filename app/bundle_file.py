@@ -66,9 +66,7 @@ def _validated(loader: Loader, file: BinaryIO, key: str, model: type[Model]) -> 
     if not isinstance(items, list):
         loader.invalid([{"loc": [key], "msg": "Input should be a valid list", "type": "list_type"}])
         return []
-    one: TypeAdapter[Model] = TypeAdapter(model)
-    many: TypeAdapter[list[Model]] = TypeAdapter(list[model])  # type: ignore[valid-type]
-    return [item for _, item in _validated_chunk(loader, key, one, many, items, 0)]
+    return [item for _, item in _validated_chunk(loader, key, *_adapters(model), items, 0)]
 
 
 def _stream(
@@ -80,8 +78,7 @@ def _stream(
     small item is the call); a chunk with an error is validated again item by item, so that
     each error keeps its item's place.
     """
-    one: TypeAdapter[Model] = TypeAdapter(model)
-    many: TypeAdapter[list[Model]] = TypeAdapter(list[model])  # type: ignore[valid-type]
+    one, many = _adapters(model)
     raw: list[Any] = []
     start = 0
     for index, item in enumerate(ijson.items(file, f"{key}.item", use_float=True)):
@@ -90,6 +87,11 @@ def _stream(
             yield from _validated_chunk(loader, key, one, many, raw, start)
             raw, start = [], index + 1
     yield from _validated_chunk(loader, key, one, many, raw, start)
+
+
+def _adapters(model: type[Model]) -> tuple[TypeAdapter[Model], TypeAdapter[list[Model]]]:
+    """Validators of one item and of a list of them."""
+    return TypeAdapter(model), TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
 def _validated_chunk(
