@@ -62,16 +62,20 @@ def test_a_change_made_around_the_api_is_served_at_once(
     assert after.json()["name"] == "Real GDP growth"
 
 
-def test_the_cache_can_be_turned_off(
-    database_url: str, connection: Connection, statements: list[str]
-) -> None:
+@pytest.fixture
+def uncached(database_url: str, connection: Connection) -> Iterator[TestClient]:
+    """A client of the app with its response cache turned off."""
     app = create_app(Settings(database_url=database_url, response_cache=False))
     bind_to_transaction(app, connection)
     with TestClient(app) as client:
-        client.get(URL)
-        asked = len(statements)
-        client.get(URL)
-        assert any("FROM indicators" in s for s in statements[asked:])  # read again
+        yield client
+
+
+def test_the_cache_can_be_turned_off(uncached: TestClient, statements: list[str]) -> None:
+    uncached.get(URL)
+    asked = len(statements)
+    uncached.get(URL)
+    assert any("FROM indicators" in s for s in statements[asked:])  # read again
 
 
 def test_writes_by_another_process_are_served_within_a_second(
@@ -121,20 +125,17 @@ def test_a_total_is_counted_once_per_query_and_data_version(
 
 
 def test_an_uncached_page_reads_the_data_version_with_its_rows(
-    database_url: str, connection: Connection, statements: list[str]
+    uncached: TestClient, statements: list[str]
 ) -> None:
-    app = create_app(Settings(database_url=database_url, response_cache=False))
-    bind_to_transaction(app, connection)
-    with TestClient(app) as client:
-        client.get("/v1/sectors?limit=5")
-        asked = len(statements)
-        page = client.get("/v1/sectors?limit=5").json()
-        assert len(statements) - asked == 1  # the page, with its version; the total is known
-        assert len(page["items"]) == 5 and page["total"] > 5
-        asked = len(statements)
-        empty = client.get("/v1/sectors?q=zzzunmatched").json()  # no row to carry the version
-        assert empty == {"items": [], "total": 0, "next_cursor": None}
-        assert any(s.startswith("SELECT data_version.version") for s in statements[asked:])
+    uncached.get("/v1/sectors?limit=5")
+    asked = len(statements)
+    page = uncached.get("/v1/sectors?limit=5").json()
+    assert len(statements) - asked == 1  # the page, with its version; the total is known
+    assert len(page["items"]) == 5 and page["total"] > 5
+    asked = len(statements)
+    empty = uncached.get("/v1/sectors?q=zzzunmatched").json()  # no row to carry the version
+    assert empty == {"items": [], "total": 0, "next_cursor": None}
+    assert any(s.startswith("SELECT data_version.version") for s in statements[asked:])
 
 
 def test_a_cached_answer_names_only_the_origin_it_was_made_for(
