@@ -18,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import column
 
 # Names for every constraint and index, so that migrations (SQLite batch mode and downgrades
 # included) never depend on names a database invented.
@@ -176,15 +177,48 @@ class DataVersion(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
+_ACTIVE = column("revoked_at").is_(None)
+
+
 class ApiKey(Base):
     """A key that may write. Only a hash of the key is stored; the key is shown once."""
 
     __tablename__ = "api_keys"
+    __table_args__ = (
+        # One live key per name; a revoked key's name may be given to a new key.
+        Index(
+            "ix_api_keys_active_name",
+            "name",
+            unique=True,
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
     # The first characters of the key find the row; the hash proves the rest.
     prefix: Mapped[str] = mapped_column(String(16), index=True)
     key_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Secret(Base):
+    """A value the service makes for itself and every instance on the database shares (the
+    key that signs cursors, when none is configured)."""
+
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
+class SeedItem(Base):
+    """An item of the shipped seed that this database has held: loading the seed again never
+    brings it back once deleted, nor restores what a curator changed (app.importer)."""
+
+    __tablename__ = "seed_items"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
