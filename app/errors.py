@@ -8,6 +8,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match, Mount
@@ -164,6 +165,13 @@ async def _database_error(_request: Request, exc: Exception) -> Response:
     )
 
 
+async def _busy(_request: Request, exc: Exception) -> Response:
+    # Every connection of a pool was in use for the whole wait: the service is busy, not
+    # broken, and says when to come back.
+    log.warning("no database connection free: %s", exc)
+    return problem(503, "The service is busy; try again shortly.", headers={"Retry-After": "1"})
+
+
 async def _data_error(_request: Request, exc: Exception) -> Response:
     # The database refused a value as data (SQLSTATE class 22: a number out of its column's
     # range, a NUL in text, ...). Reads and writes only ever hand it what a client sent, so
@@ -199,6 +207,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(InterfaceError, _database_error)
+    app.add_exception_handler(PoolTimeout, _busy)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected)

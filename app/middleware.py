@@ -1,5 +1,7 @@
 """Pure ASGI middleware: HEAD answered as GET without a body, and a guard on body size."""
 
+import contextlib
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -60,8 +62,14 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
+class _HeadersSent(Exception):
+    """Raised into the app once a HEAD's answer is complete: its body is not wanted."""
+
+
 class HeadAsGet:
-    """HEAD is GET without the body (RFC 9110 9.3.2): the same status and headers."""
+    """HEAD is GET without the body (RFC 9110 9.3.2): the same status and headers. A
+    streamed body is stopped at its first chunk instead of being made, and thrown away,
+    to its end (a CSV of every observation)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -72,10 +80,12 @@ class HeadAsGet:
             return
 
         async def headers_only(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                if not message.get("more_body", False):
-                    await send({"type": "http.response.body", "body": b""})
+            if message["type"] != "http.response.body":
+                await send(message)
                 return
-            await send(message)
+            await send({"type": "http.response.body", "body": b""})
+            if message.get("more_body", False):
+                raise _HeadersSent
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        with contextlib.suppress(_HeadersSent):
+            await self.app({**scope, "method": "GET"}, receive, headers_only)

@@ -11,23 +11,24 @@ import hashlib
 import hmac
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
+import anyio
 import orjson
 from fastapi import Query, Request
 from sqlalchemy import Connection, Double, Integer, bindparam, cast, func, select, tuple_
 from starlette.datastructures import URL
 from starlette.responses import Response
 
-from app.db import AnySelect, Column
+from app.db import AnySelect, Column, before_a_long_statement, reading
 from app.errors import BadRequest, Invalid
 from app.models import DataVersion
 from app.prepared import Prepared
 from app.queries import data_version
-from app.responses import json_response
+from app.responses import StopStream, json_response
 
 KeyType = Literal["str", "int", "float", "date", "datetime"]
 
@@ -156,6 +157,7 @@ class Totals:
         total = self.counts.get(key)
         if total is not None:
             return total
+        before_a_long_statement()
         # One count per key at a time: requests that arrive while it runs (a cold worker
         # under load, or the first ones after a write) wait for it instead of each counting.
         with self._lock:
@@ -163,14 +165,17 @@ class Totals:
         with pending:
             total = self.counts.get(key)
             if total is None:
-                counting = select(func.count()).select_from(statement.order_by(None).subquery())
-                total = db.scalar(counting) or 0
-                self.counts[key] = total
+                total = self.counts[key] = self._count(db, statement)
                 if len(self.counts) > self.max_entries:
                     self.counts.popitem(last=False)
         with self._lock:
             self._pending.pop(key, None)
         return total
+
+    @staticmethod
+    def _count(db: Connection, statement: AnySelect) -> int:
+        counting = select(func.count()).select_from(statement.order_by(None).subquery())
+        return db.scalar(counting) or 0
 
 
 @dataclass(frozen=True)
@@ -275,6 +280,57 @@ def paginate(
             sort=built.sort, query=query, last=(tail.page_key, tail.page_id)
         )
     return Page(rows=rows, total=total, next_cursor=next_cursor)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Every row of a listing, in its order, a batch at a time (``scan``)."""
+
+    request: Request
+    after: Prepared  # the listing's page statement from a cursor on
+    first: list[Any]  # the first batch, read in the request's own read
+    version: int  # the data version of the first batch
+    batch: int
+
+    async def batches(self) -> AsyncIterator[list[Any]]:
+        """The first batch, then each next one read from where the last ended, on a worker
+        thread and a connection taken for that read alone: a client that reads slowly, or
+        not at all, holds no connection between batches. Should the data change meanwhile,
+        ``StopStream``: the rows would no longer be those of one version of the data."""
+        rows = self.first
+        yield rows
+        while len(rows) == self.batch:
+            tail = rows[-1]
+            rows = await anyio.to_thread.run_sync(
+                self._read, tail.page_key, tail.page_id, limiter=self.request.app.state.read_threads
+            )
+            if rows and rows[0].page_version != self.version:
+                raise StopStream(f"the data changed from version {self.version} while it streamed")
+            yield rows
+
+    def _read(self, after_key: Any, after_id: int) -> list[Any]:
+        with reading(self.request) as db:
+            return self.after.all(db, after_key=after_key, after_id=after_id, limit=self.batch)
+
+
+def scan(
+    request: Request,
+    db: Connection,
+    listing: Callable[[str], Listing],
+    *,
+    sort: str | None,
+    query: str,
+    batch: int,
+) -> Scan:
+    """Every row of what ``listing`` makes (as ``paginate`` pages it), the first batch read
+    now, on ``db``: a query that fails, fails before a response has begun."""
+    pages: PageStatements = request.app.state.pages
+    dialect = db.dialect.name
+    _, first = pages.get((query, sort, False), listing, dialect)
+    _, after = pages.get((query, sort, True), listing, dialect)
+    rows = first.all(db, limit=batch)
+    version = (rows[0].page_version or 0) if rows else data_version(db)
+    return Scan(request=request, after=after, first=rows, version=version, batch=batch)
 
 
 def _comparable(key: SortKey) -> Column:

@@ -1,15 +1,23 @@
 """JSON and CSV responses with strong ETags, 304s and Cache-Control."""
 
 import hashlib
+import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
+import anyio
 import orjson
 from fastapi import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Message, Send
+
+log = logging.getLogger("policyfacts")
 
 _JSON = "application/json"
+# A client that takes no byte of a stream for this long is let go: a stalled download must
+# not hold a task, a socket and the server's buffers for ever.
+STALL_SECONDS = 30.0
 
 
 def etag_for(content: bytes) -> str:
@@ -84,18 +92,51 @@ def json_response(
     return cached(request, content, media_type=_JSON, etag=etag_for(content), headers=headers)
 
 
-def streaming_csv(
-    request: Request, rows: Callable[[], Iterator[bytes]], *, etag: str, filename: str
-) -> Response:
-    """A streamed CSV whose ETag the caller derives from the data version and the query.
+class StopStream(Exception):
+    """A stream cannot go on (the data changed under it): it ends without its last chunk,
+    so that the client sees an incomplete transfer rather than a whole one that is wrong."""
 
-    ``rows`` is called only when there is a body to send, and before the status is: a query
-    that fails then fails as a problem, not as a stream cut short after a 200.
-    """
+
+class Stream(StreamingResponse):
+    """A streamed body that ends early, its transfer left incomplete, when the client stops
+    reading for ``STALL_SECONDS`` or the body raises ``StopStream``; its generator is closed
+    however the response ends (a client that hangs up, a HEAD), not left to the collector."""
+
+    def __init__(
+        self, chunks: AsyncGenerator[bytes, None], *, media_type: str, headers: Mapping[str, str]
+    ) -> None:
+        super().__init__(chunks, media_type=media_type, headers=headers)
+        self.chunks = chunks
+
+    async def stream_response(self, send: Send) -> None:
+        async def patient_send(message: Message) -> None:
+            with anyio.fail_after(STALL_SECONDS):
+                await send(message)
+
+        try:
+            await super().stream_response(patient_send)
+        except TimeoutError:
+            log.info("a client took nothing for %.0f s: its stream is dropped", STALL_SECONDS)
+        except StopStream as stopped:
+            log.warning("a stream stopped short: %s", stopped)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.chunks.aclose()
+
+
+def streaming_csv(
+    request: Request,
+    chunks: Callable[[], AsyncGenerator[bytes, None]],
+    *,
+    etag: str,
+    filename: str,
+) -> Response:
+    """A streamed CSV whose ETag the caller derives from the data version and the query;
+    ``chunks`` is called only when there is a body to send."""
     headers = {
         **_validators(request, etag),
         "Content-Disposition": f'attachment; filename="{filename}"',
     }
     if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
-    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers=headers)
+    return Stream(chunks(), media_type="text/csv; charset=utf-8", headers=headers)

@@ -319,3 +319,20 @@ def test_csv_of_an_unknown_indicator_is_404(client: TestClient) -> None:
 def test_accept_weights_are_honoured(client: TestClient, accept: str) -> None:
     response = client.get("/v1/observations", headers={"Accept": accept})
     assert response.headers["content-type"] == "application/json"
+
+
+def test_cells_a_spreadsheet_would_run_are_escaped(client: TestClient, loaded: Session) -> None:
+    """A source's words that start like a formula reach a spreadsheet as text (OWASP, CSV
+    injection): a leading apostrophe. JSON keeps them as they are; numbers keep their sign."""
+    words = ['=HYPERLINK("https://evil.example","x")', "+1 point", "-0.5 points", "@SUM(A1)"]
+    risky = [
+        figure("csv-pace", str(2030 + n), "actual", -0.5, "eq", "percent", text, TRICKY[3])
+        for n, text in enumerate(words)
+    ]
+    load_bundle(loaded, Bundle.model_validate({"observations": risky}))
+    loaded.flush()
+    url = "/v1/indicators/csv-pace/observations?period_from=2030"
+    rows = get_csv(client, with_csv(url))
+    assert [row["value_text"] for row in rows] == ["'" + text for text in words]
+    assert {row["value"] for row in rows} == {"-0.5"}
+    assert [o["value_text"] for o in every_json(client, url)] == words

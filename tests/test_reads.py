@@ -3,10 +3,13 @@ savepoint: each read sees every write committed before it began, whatever the re
 it did, and reads that run at the same time each have a connection of their own."""
 
 import threading
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine
 
 from app.cli import load, seed_bundle
 from app.db import make_engine, read_connections
@@ -72,3 +75,29 @@ def test_reads_at_the_same_time_each_have_a_connection(engine: Engine) -> None:
     for thread in threads:
         thread.join()
     assert len(set(seen)) == 4
+
+
+def test_a_cold_count_holds_up_no_other_request(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A count over many rows (a new query, or the first after a write) takes a while; on
+    SQLite, where reads run on the event loop, it must not stall /healthz meanwhile."""
+    scalar = Connection.scalar
+
+    def slow_counts(self: Connection, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        if "count(" in str(statement):
+            time.sleep(1.5)
+        return scalar(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "scalar", slow_counts)
+    listed: list[int] = []
+    counting = threading.Thread(
+        target=lambda: listed.append(client.get("/v1/indicators?unit=percent").status_code)
+    )
+    counting.start()
+    time.sleep(0.3)  # the list is counting now
+    started = time.monotonic()
+    assert client.get("/healthz").status_code == 200
+    assert time.monotonic() - started < 1
+    counting.join()
+    assert listed == [200]

@@ -2,16 +2,16 @@
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import ColumnElement, Connection, bindparam, delete, select
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.responses import Response, StreamingResponse
+from sqlalchemy.orm import Session
+from starlette.responses import Response
 
 from app.auth import WriteKey
-from app.db import AnySelect, SessionDep, reading, reads
+from app.db import SessionDep, reading, reads
 from app.errors import Conflict, Invalid, NotFound
 from app.importer import bump_version, find_quote
 from app.models import Article, Indicator, Observation, utcnow
@@ -19,18 +19,19 @@ from app.pagination import (
     CursorParam,
     Limit,
     Listing,
+    Scan,
     SortKey,
     choose_sort,
     fingerprint,
     page_response,
     paginate,
+    scan,
     sort_description,
     sort_query,
 )
 from app.params import ObservationId
 from app.prepared import Prepared
 from app.queries import (
-    data_version,
     indicator_in_sector,
     is_named,
     observation_dict,
@@ -160,17 +161,11 @@ def observation_list(
         chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=None)
         return Listing(statement, chosen, Observation.id)
 
-    if as_csv:
-        built = listing(request.app.state.engine.dialect.name)
-        key, tiebreak = built.sort.key.column, Observation.id
-        ordered = (
-            built.statement.order_by(key.desc(), tiebreak.desc())
-            if built.sort.descending
-            else built.statement.order_by(key, tiebreak)
-        )
-        return _csv(request, ordered, query, csv_name, indicator)
     with reading(request) as db:
         _require_indicator(db, indicator)
+        if as_csv:
+            every = scan(request, db, listing, sort=sort, query=query, batch=CSV_BATCH)
+            return _csv(request, every, query=query, name=csv_name)
         page = paginate(
             request,
             db,
@@ -191,69 +186,52 @@ def _require_indicator(db: Connection, slug: str | None) -> None:
         raise NotFound(f"No indicator with slug {slug!r}.")
 
 
-def _csv(
-    request: Request, statement: AnySelect, query: str, name: str, indicator: str | None
-) -> Response:
-    """Every row as CSV, streamed from a session of its own that lives as long as the stream
-    (the request's session is done before the first byte is sent)."""
-    factory: sessionmaker[Session] = request.app.state.sessionmaker
-    session = factory()
-    try:
-        _require_indicator(session.connection(), indicator)
-        # Every process bumps the data version when it writes: the tag changes with the data.
-        version = data_version(session.connection())
-        etag = etag_for(f"csv:{version}:{query}:{request.url.query}".encode())
-        response = streaming_csv(
-            request, lambda: _rows(session, statement), etag=etag, filename=name
-        )
-    except BaseException:
-        session.close()
-        raise
-    if not isinstance(response, StreamingResponse):
-        session.close()  # a 304: nothing to stream
-    return response
+def _csv(request: Request, every: Scan, *, query: str, name: str) -> Response:
+    """Every row as CSV, a batch at a time; its ETag is that of the data version and query."""
+    etag = etag_for(f"csv:{every.version}:{query}:{request.url.query}".encode())
+
+    async def chunks() -> AsyncGenerator[bytes, None]:
+        yield _lines([CSV_COLUMNS])
+        async for rows in every.batches():
+            yield _lines(_csv_row(row) for row in rows)
+
+    return streaming_csv(request, chunks, etag=etag, filename=name)
 
 
-def _rows(session: Session, statement: AnySelect) -> Iterator[bytes]:
-    """Runs the query now, then streams its rows as CSV lines, a batch at a time."""
-    result = session.connection().execute(statement.execution_options(yield_per=CSV_BATCH))
-    return _lines(session, result.partitions())
-
-
-def _lines(session: Session, batches: Iterator[Sequence[Any]]) -> Iterator[bytes]:
+def _lines(rows: Iterable[Sequence[Any]]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue().encode()
 
-    def flush() -> bytes:
-        chunk = buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
-        return chunk
 
-    writer.writerow(CSV_COLUMNS)
-    yield flush()
-    try:
-        for batch in batches:
-            for row in batch:
-                writer.writerow(
-                    (
-                        row.id,
-                        row.indicator,
-                        row.period,
-                        row.kind,
-                        _number(row.value),
-                        row.comparator,
-                        row.unit,
-                        row.value_text,
-                        row.article,
-                        row.quote,
-                        row.quote_start,
-                        row.quote_end,
-                    )
-                )
-            yield flush()
-    finally:
-        session.close()
+def _csv_row(row: Any) -> tuple[Any, ...]:
+    return (
+        row.id,
+        row.indicator,
+        row.period,
+        row.kind,
+        _number(row.value),
+        row.comparator,
+        _cell(row.unit),
+        _cell(row.value_text),
+        row.article,
+        _cell(row.quote),
+        row.quote_start,
+        row.quote_end,
+    )
+
+
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str | None) -> str | None:
+    """Text as a spreadsheet shows it and never runs it: a cell that would start a formula
+    gets a leading apostrophe, as OWASP advises. Only the source's own words can: slugs,
+    periods and numbers are the server's, and a number keeps its sign."""
+    if text is not None and text.startswith(_FORMULA):
+        return "'" + text
+    return text
 
 
 def _number(value: float | None) -> str:
