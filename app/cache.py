@@ -63,11 +63,7 @@ class ResponseCache:
             await self.app(scope, receive, send)
             return
         if scope["method"] in WRITES:
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                # This process may just have written: forget what it knew, at once.
-                self.clear()
+            await self.app(scope, receive, self.clearing(send))
             return
         method = scope["method"]
         if method not in ("GET", "HEAD") or not scope["path"].startswith("/v1/"):
@@ -125,6 +121,18 @@ class ResponseCache:
             return
         await send({"type": "http.response.start", "status": 200, "headers": entry.headers})
         await send({"type": "http.response.body", "body": entry.body if body else b""})
+
+    def clearing(self, send: Send) -> Send:
+        """``send``, forgetting every answer when a write succeeds: this process has just
+        changed the data, and serves the change at once. A refused write (401, 405, 422...)
+        changed nothing, and leaves the cache as it was."""
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
+                self.clear()
+            await send(message)
+
+        return watch
 
     def storing(self, send: Send, key: Key, version: int) -> Send:
         """``send``, keeping a copy of a whole 200 JSON answer with an ETag."""

@@ -79,7 +79,10 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=access_log,
-        proxy_headers=True,
+        # A client's own X-Forwarded-* would be believed from any address uvicorn trusts
+        # by default (127.0.0.1): only the proxies named in the settings are.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
 
 

@@ -43,11 +43,16 @@ class Settings(BaseSettings):
         description="How often a process reads the data version: other processes' writes "
         "are served within this many seconds.",
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Addresses or networks of the proxies in front whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (JSON list, or comma-separated); none by default.",
+    )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest request body accepted (413)."
     )
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

@@ -346,10 +346,13 @@ def _comparable(key: SortKey) -> Column:
 
 
 def next_link(url: URL, next_cursor: str | None) -> dict[str, str]:
-    """The ``Link`` header for the next page, if there is one."""
+    """The ``Link`` header for the next page, if there is one: a target relative to the
+    request's (RFC 8288 3.1), never built from its ``Host``, which the client chooses and
+    which a shared cache would then hand to every other client."""
     if next_cursor is None:
         return {}
-    return {"Link": f'<{url.include_query_params(cursor=next_cursor)}>; rel="next"'}
+    target = URL(path=url.path, query=url.include_query_params(cursor=next_cursor).query)
+    return {"Link": f'<{target}>; rel="next"'}
 
 
 def _b64(raw: bytes) -> str:

@@ -153,3 +153,20 @@ def test_a_full_pool_is_a_503_that_says_when_to_come_back(
             revoke_key(session, name="pool-abuse")
             session.commit()
         app.state.engine.dispose()
+
+
+@pytest.mark.parametrize(("trusted", "seen"), [("", "127.0.0.1"), ("127.0.0.1", "203.0.113.9")])
+def test_forwarded_headers_are_believed_only_from_trusted_proxies(
+    database_url: str, tmp_path: Path, trusted: str, seen: str
+) -> None:
+    with serving(database_url, tmp_path, POLICYFACTS_TRUSTED_PROXIES=trusted) as base:
+        forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+        assert httpx.get(f"{base}/v1/sectors?limit=1", headers=forwarded).status_code == 200
+        port = base.rsplit(":", 1)[1]
+        time.sleep(0.2)
+    access = [
+        line
+        for line in (tmp_path / f"server-{port}.log").read_text().splitlines()
+        if "/v1/sectors?limit=1" in line
+    ]
+    assert len(access) == 1 and access[0].split()[1].startswith(seen), access

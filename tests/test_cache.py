@@ -171,3 +171,23 @@ def test_head_is_answered_from_the_cache_without_a_body(
     assert head.status_code == 200 and head.content == b""
     assert head.headers["etag"] == get.headers["etag"]
     assert head.headers["content-length"] == str(len(get.content))
+
+
+def test_a_host_a_client_sends_never_reaches_another_client(client: TestClient) -> None:
+    """One request naming another host must not put that host into the cached answer
+    that everyone else gets: the next page's link is relative to the request."""
+    url = "/v1/sectors?limit=2"
+    spoofed = {"Host": "attacker.example", "X-Forwarded-Proto": "https"}
+    for response in (client.get(url, headers=spoofed), client.get(url)):
+        link = response.headers["link"]
+        assert "attacker" not in link and "https" not in link
+        assert link.startswith("</v1/sectors?limit=2&cursor=")
+
+
+def test_a_refused_write_keeps_the_cache(client: TestClient, statements: list[str]) -> None:
+    client.get(URL)
+    for method, path in (("POST", "/v1/sectors"), ("PUT", URL), ("DELETE", URL)):
+        assert client.request(method, path, json={}).status_code in (401, 405)
+    asked = len(statements)
+    client.get(URL)
+    assert len(statements) - asked == 1  # the data version only: still answered from memory
