@@ -17,7 +17,7 @@ from app.bundle_file import load_file
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.errors import Invalid
-from app.importer import Loader, load_bundle
+from app.importer import Loader, load_bundle, load_seed
 from app.models import Article
 from app.queries import iso
 from app.schemas import Bundle, ImportResult
@@ -38,6 +38,12 @@ def load(engine: Engine, bundle: Bundle) -> ImportResult:
     """Load ``bundle`` in one transaction: all of it, or nothing."""
     with make_sessionmaker(engine)() as session, session.begin():
         return load_bundle(session, bundle)
+
+
+def seed_database(engine: Engine) -> ImportResult:
+    """Load the shipped seed, in one transaction: what the database has never held."""
+    with make_sessionmaker(engine)() as session, session.begin():
+        return load_seed(session, seed_bundle())
 
 
 def _report(result: ImportResult) -> None:
@@ -66,10 +72,7 @@ def serve(
     if settings.auto_migrate:
         engine = make_engine(settings.database_url)
         migrations.upgrade(engine)
-        with make_sessionmaker(engine)() as session:
-            empty = not session.scalar(select(func.count()).select_from(Article))
-        if empty:
-            _report(load(engine, seed_bundle()))
+        _seed_if_empty(engine)
         engine.dispose()
     uvicorn.run(
         "app.main:create_app",
@@ -86,25 +89,43 @@ def serve(
     )
 
 
+def _seed_if_empty(engine: Engine) -> None:
+    """Load the seed into a database that holds no article yet."""
+    with make_sessionmaker(engine)() as session:
+        empty = not session.scalar(select(func.count()).select_from(Article))
+    if empty:
+        _report(seed_database(engine))
+
+
 @cli.command()
-def migrate() -> None:
+def migrate(
+    seed: Annotated[
+        bool,
+        typer.Option(
+            "--seed", help="Then load the seed into a database that holds no article yet."
+        ),
+    ] = False,
+) -> None:
     """Bring the database schema to the newest migration."""
     from app import migrate as migrations
 
     engine = make_engine(Settings().database_url)
     migrations.upgrade(engine)
     typer.echo(f"database at revision {migrations.current_revision(engine)}")
+    if seed:
+        _seed_if_empty(engine)
     engine.dispose()
 
 
 @cli.command()
 def seed() -> None:
-    """Load the shipped seed bundle; loading it again changes nothing."""
+    """Load the shipped seed: what the database has never held. Loading it again restores
+    nothing a curator has changed or deleted."""
     from app import migrate as migrations
 
     engine = make_engine(Settings().database_url)
     migrations.upgrade(engine)
-    _report(load(engine, seed_bundle()))
+    _report(seed_database(engine))
     engine.dispose()
 
 

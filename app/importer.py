@@ -14,11 +14,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text, tuple_, update
+from sqlalchemy import insert, select, text, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.errors import Invalid
-from app.models import Article, Base, DataVersion, Indicator, Observation, Sector, utcnow
+from app.models import (
+    Article,
+    Base,
+    DataVersion,
+    Indicator,
+    Observation,
+    Sector,
+    SeedItem,
+    utcnow,
+)
 from app.prepared import BulkInsert
 from app.schemas import (
     ArticleCreate,
@@ -62,6 +71,81 @@ def load_bundle(session: Session, bundle: Bundle) -> ImportResult:
     for start in range(0, len(numbered), CHUNK):
         loader.observations(numbered[start : start + CHUNK])
     return loader.finish()
+
+
+def load_seed(session: Session, bundle: Bundle) -> ImportResult:
+    """Load the shipped seed ``bundle``: only what this database has never held.
+
+    An item the seed loaded once (its kind and key are in ``seed_items``) is left as it is
+    now, changed by a curator or deleted; an item the database holds that did not come from
+    the seed (a curator made it first) is left alone too. Neither is counted as changed.
+    So loading the seed again never undoes a curator's work, while an item a newer seed
+    adds is created. Links to sectors that are gone are dropped, and observations of an
+    indicator or article that is gone are skipped, as the curator's deletion took them.
+    """
+    held = {(kind, key) for kind, key in session.execute(select(SeedItem.kind, SeedItem.key))}
+    ledger = {
+        kind: {seed_key(kind, item): item for item in getattr(bundle, kind)} for kind in _KINDS
+    }
+    present = {
+        kind: set(_slugs_in_db(session, model, set(ledger[kind])))
+        for kind, model in (("sectors", Sector), ("articles", Article), ("indicators", Indicator))
+    }
+    present["observations"] = _observations_in_db(session, bundle.observations)
+    fresh = {
+        kind: [
+            item
+            for key, item in items.items()
+            if (kind, key) not in held and key not in present[kind]
+        ]
+        for kind, items in ledger.items()
+    }
+    sectors = present["sectors"] | {s.slug for s in fresh["sectors"]}
+    for kind in ("articles", "indicators"):
+        fresh[kind] = [
+            item.model_copy(update={"sectors": [s for s in item.sectors if s in sectors]})
+            for item in fresh[kind]
+        ]
+    articles = present["articles"] | {a.slug for a in fresh["articles"]}
+    indicators = present["indicators"] | {i.slug for i in fresh["indicators"]}
+    fresh["observations"] = [
+        o
+        for o in fresh["observations"]
+        if o.indicator in indicators and o.evidence.article in articles
+    ]
+    result = load_bundle(session, Bundle.model_validate(fresh))
+    new = [{"kind": kind, "key": key} for kind, items in ledger.items() for key in items]
+    new = [row for row in new if (row["kind"], row["key"]) not in held]
+    if new:
+        session.execute(insert(SeedItem), new)
+    for kind in _KINDS:
+        counts = getattr(result, kind)
+        counts.unchanged = len(ledger[kind]) - counts.created - counts.updated
+    return result
+
+
+_KINDS = ("sectors", "articles", "indicators", "observations")
+
+
+def seed_key(kind: str, item: Any) -> str:
+    """How ``seed_items`` names an item: its slug; an observation by its identity."""
+    if kind == "observations":
+        return f"{item.indicator} {item.period} {item.kind} {item.evidence.article}"
+    return str(item.slug)
+
+
+def _observations_in_db(session: Session, items: Sequence[ObservationImport]) -> set[str]:
+    """The ``seed_key`` of each of ``items`` that the database holds."""
+    indicators = {o.indicator for o in items}
+    if not indicators:
+        return set()
+    rows = session.execute(
+        select(Indicator.slug, Observation.period, Observation.kind, Article.slug)
+        .join(Indicator, Indicator.id == Observation.indicator_id)
+        .join(Article, Article.id == Observation.article_id)
+        .where(Indicator.slug.in_(indicators))
+    )
+    return {f"{indicator} {period} {kind} {article}" for indicator, period, kind, article in rows}
 
 
 @dataclass

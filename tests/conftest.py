@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.cli import load, seed_bundle
+from app.cli import seed_database
 from app.config import Settings
 from app.db import make_engine
 from app.main import create_app
@@ -63,7 +63,7 @@ def database_url(new_database: Callable[[], str]) -> str:
     url = new_database()
     engine = make_engine(url)
     upgrade(engine)
-    load(engine, seed_bundle())
+    seed_database(engine)
     engine.dispose()
     return url
 

@@ -45,6 +45,17 @@ def test_migrate_then_seed_twice(new_database: Callable[[], str]) -> None:
     assert "observations: 0 created, 0 updated, 10 unchanged" in second.stdout
 
 
+def test_migrate_seed_seeds_only_an_empty_database(new_database: Callable[[], str]) -> None:
+    """What docker compose runs on every `up`: the first seeds, the next ones only migrate."""
+    url = new_database()
+    first = run(url, "migrate", "--seed")
+    assert first.returncode == 0, first.stderr
+    assert "observations: 10 created" in first.stdout
+    again = run(url, "migrate", "--seed")
+    assert again.returncode == 0, again.stderr
+    assert "created" not in again.stdout
+
+
 def test_import_of_a_bad_bundle_lists_every_error_and_loads_nothing(
     new_database: Callable[[], str], tmp_path: Path
 ) -> None:

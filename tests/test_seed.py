@@ -1,12 +1,19 @@
 """The seed: every figure of the article, with evidence that points at its sentence."""
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.cli import seed_bundle
-from app.importer import load_bundle
+from app.db import make_engine
+from app.importer import load_bundle, load_seed
+from app.models import Indicator, Observation, Sector
+from app.schemas import SectorCreate
+from tests.servers import run
 
 ARTICLE = "china-ushers-in-era-of-technological-prowess-and-thriving-tech-deals"
 
@@ -139,3 +146,39 @@ def test_loading_the_seed_twice_changes_nothing(client: TestClient, session: Ses
     assert result.observations.created == 0 and result.observations.updated == 0
     assert result.articles.unchanged == 1
     assert client.get("/v1/observations?limit=1000").json() == before
+
+
+def test_seeding_again_undoes_no_curators_work(
+    new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    """A curator renames an indicator, deletes an observation and a sector; `policyfacts
+    seed` run again (by hand, or by a deployment on every start) leaves all three so."""
+    url = new_database()
+    assert run(url, "seed", cwd=tmp_path).returncode == 0
+    engine = make_engine(url)
+    gdp = Indicator.slug == "chn-gdp-growth"
+    jobs = select(Indicator.id).where(Indicator.slug == "chn-new-urban-jobs").scalar_subquery()
+    with Session(engine) as session, session.begin():
+        session.execute(update(Indicator).where(gdp).values(name="Real GDP growth"))
+        session.execute(delete(Observation).where(Observation.indicator_id == jobs))
+        session.execute(delete(Sector).where(Sector.slug == "thermal-power"))
+    again = run(url, "seed", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "observations: 0 created, 0 updated, 10 unchanged" in again.stdout
+    with Session(engine) as session:
+        assert session.scalar(select(Indicator.name).where(gdp)) == "Real GDP growth"
+        assert (
+            session.scalar(select(Observation.id).where(Observation.indicator_id == jobs)) is None
+        )
+        assert session.scalar(select(Sector.id).where(Sector.slug == "thermal-power")) is None
+    engine.dispose()
+
+
+def test_a_newer_seed_adds_only_what_is_new(session: Session) -> None:
+    bundle = seed_bundle()
+    bundle.sectors.append(SectorCreate(slug="steel", name="Steel"))
+    result = load_seed(session, bundle)
+    assert (result.sectors.created, result.sectors.updated) == (1, 0)
+    assert result.sectors.unchanged == len(bundle.sectors) - 1
+    assert result.observations.unchanged == len(bundle.observations)
+    assert load_seed(session, bundle).sectors.created == 0
