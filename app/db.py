@@ -175,6 +175,7 @@ def reads(endpoint: Callable[P, Response]) -> Callable[P, Coroutine[None, None, 
     async def route(*args: P.args, **kwargs: P.kwargs) -> Response:
         request = kwargs["request"]
         assert isinstance(request, Request)
+        request.scope[READ_ARGUMENTS] = (endpoint.__name__, kwargs)
         read = functools.partial(_once_more_if_disconnected, endpoint, *args, **kwargs)
         if request.app.state.reads_inline:
             inline = _INLINE.set(True)
@@ -188,6 +189,11 @@ def reads(endpoint: Callable[P, Response]) -> Callable[P, Coroutine[None, None, 
 
     return route
 
+
+# The name and the arguments of the read a request runs (``reads``): a list's filters are
+# every argument of its route, so that none can be left out of its query's fingerprint
+# (app.pagination.query_of).
+READ_ARGUMENTS = "policyfacts.read_arguments"
 
 # Set while a read runs inline on the event loop (``reads``).
 _INLINE: ContextVar[bool] = ContextVar("policyfacts_read_inline", default=False)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select, text, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
-from app.errors import Invalid
+from app.errors import Conflict, Invalid
 from app.models import (
     Article,
     Base,
@@ -244,28 +244,10 @@ class Loader:
         self._fetch_indicators({o.indicator for _, o in items})
         ready: list[tuple[Identity, ObservationImport, Evidence]] = []
         for i, obs in items:
-            indicator_id = self._indicators.get(obs.indicator)
-            article = self._bodies.get(obs.evidence.article)
-            if indicator_id is None:
-                self.problem(
-                    ["observations", i, "indicator"],
-                    f"no indicator with slug {obs.indicator!r}",
-                    "unknown_indicator",
-                )
-            if article is None:
-                self.problem(
-                    ["observations", i, "evidence", "article"],
-                    f"no article with slug {obs.evidence.article!r}",
-                    "unknown_article",
-                )
+            checked = self._checked(i, obs)
+            if checked is None:
                 continue
-            span = find_quote(article[1], obs.evidence.quote, obs.evidence.start, obs.evidence.end)
-            if isinstance(span, str):
-                self.problem(["observations", i, "evidence", "quote"], span, "evidence")
-                continue
-            if indicator_id is None:
-                continue
-            identity = (indicator_id, obs.period, str(obs.kind), article[0])
+            identity, evidence = checked
             if identity in self._seen:
                 self.problem(
                     ["observations", i],
@@ -274,11 +256,74 @@ class Loader:
                 )
                 continue
             self._seen[identity] = i
-            ready.append((identity, obs, (*span, article[1][span[0] : span[1]])))
+            ready.append((identity, obs, evidence))
         if not self.errors:
             _upsert_observations(
                 self.session, ready, self.counts["observations"], new_articles=self._new_articles
             )
+
+    def replace(self, observation_id: int, item: ObservationImport) -> None:
+        """Write ``item`` over the observation ``observation_id`` (a PATCH), checked as an
+        observation of a bundle is; it may move to another period, kind or article, but not
+        onto another observation's identity (a 409)."""
+        self._fetch_bodies({item.evidence.article})
+        self._fetch_indicators({item.indicator})
+        checked = self._checked(0, item)
+        if checked is None:
+            return
+        identity, evidence = checked
+        other = self.session.scalar(
+            select(Observation.id).where(
+                Observation.indicator_id == identity[0],
+                Observation.period == identity[1],
+                Observation.kind == identity[2],
+                Observation.article_id == identity[3],
+                Observation.id != observation_id,
+            )
+        )
+        if other is not None:
+            raise Conflict(
+                f"Observation {other} already has that indicator, period, kind and article."
+            )
+        row = self.session.execute(
+            select(*_IDENTITY, *_VALUES).where(Observation.id == observation_id)
+        ).one()
+        values = {**dict(zip(_IDENTITY_NAMES, identity, strict=True)), **_values(item, evidence)}
+        changed = any(getattr(row, name) != value for name, value in values.items())
+        if changed:
+            first, last = _period_bounds(item.period)
+            self.session.execute(
+                update(Observation)
+                .where(Observation.id == observation_id)
+                .values(**values, period_start=first, period_end=last, updated_at=utcnow())
+            )
+        self.counts["observations"].add(changed)
+
+    def _checked(self, i: int, obs: ObservationImport) -> tuple[Identity, Evidence] | None:
+        """The identity and evidence of item ``i``, or None with its problems reported."""
+        indicator_id = self._indicators.get(obs.indicator)
+        article = self._bodies.get(obs.evidence.article)
+        if indicator_id is None:
+            self.problem(
+                ["observations", i, "indicator"],
+                f"no indicator with slug {obs.indicator!r}",
+                "unknown_indicator",
+            )
+        if article is None:
+            self.problem(
+                ["observations", i, "evidence", "article"],
+                f"no article with slug {obs.evidence.article!r}",
+                "unknown_article",
+            )
+            return None
+        span = find_quote(article[1], obs.evidence.quote, obs.evidence.start, obs.evidence.end)
+        if isinstance(span, str):
+            self.problem(["observations", i, "evidence", "quote"], span, "evidence")
+            return None
+        if indicator_id is None:
+            return None
+        identity = (indicator_id, obs.period, str(obs.kind), article[0])
+        return identity, (*span, article[1][span[0] : span[1]])
 
     def finish(self) -> ImportResult:
         """The counts, or ``Invalid`` with every error found."""
@@ -480,6 +525,23 @@ def _upsert_indicator(
 
 
 _COMPARED = ("value", "comparator", "unit", "value_text", "quote_start", "quote_end", "quote")
+_VALUES = tuple(getattr(Observation, name) for name in _COMPARED)
+_IDENTITY_NAMES = ("indicator_id", "period", "kind", "article_id")  # as ``Identity`` holds it
+_IDENTITY = tuple(getattr(Observation, name) for name in _IDENTITY_NAMES)
+
+
+def _values(item: ObservationImport, evidence: Evidence) -> dict[str, Any]:
+    """The columns of ``_COMPARED`` for ``item`` with its checked ``evidence``."""
+    start, end, quote = evidence
+    return {
+        "value": item.value,
+        "comparator": None if item.comparator is None else str(item.comparator),
+        "unit": item.unit,
+        "value_text": item.value_text,
+        "quote_start": start,
+        "quote_end": end,
+        "quote": quote,
+    }
 
 
 _INSERT = BulkInsert(
@@ -516,31 +578,15 @@ def _upsert_observations(
     known = [identity for identity, _, _ in items if identity[3] not in new_articles]
     existing = {}
     if known:
-        key = (
-            Observation.indicator_id,
-            Observation.period,
-            Observation.kind,
-            Observation.article_id,
-        )
         rows = session.execute(
-            select(Observation.id, *key, *(getattr(Observation, name) for name in _COMPARED)).where(
-                tuple_(*key).in_(known)
-            )
+            select(Observation.id, *_IDENTITY, *_VALUES).where(tuple_(*_IDENTITY).in_(known))
         )
         existing = {(r.indicator_id, r.period, r.kind, r.article_id): r for r in rows}
     now = utcnow()
     inserts: list[tuple[Any, ...]] = []
     updates: list[dict[str, Any]] = []
-    for identity, item, (start, end, quote) in items:
-        values = {
-            "value": item.value,
-            "comparator": None if item.comparator is None else str(item.comparator),
-            "unit": item.unit,
-            "value_text": item.value_text,
-            "quote_start": start,
-            "quote_end": end,
-            "quote": quote,
-        }
+    for identity, item, evidence in items:
+        values = _values(item, evidence)
         row = existing.get(identity)
         if row is None:
             first, last = _period_bounds(item.period)

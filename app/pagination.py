@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Double, Integer, bindparam, cast, func, selec
 from starlette.datastructures import URL
 from starlette.responses import Response
 
-from app.db import AnySelect, Column, before_a_long_statement, reading
+from app.db import READ_ARGUMENTS, AnySelect, Column, before_a_long_statement, reading
 from app.errors import BadRequest, Invalid
 from app.models import DataVersion
 from app.prepared import Prepared
@@ -94,6 +94,20 @@ def sort_query(keys: Iterable[str]) -> Any:
 def sort_description(keys: Iterable[str], default: str) -> str:
     names = ", ".join(f"`{k}`" for k in keys)
     return f"Sort by {names}; prefix `-` for descending. Default `{default}`."
+
+
+# Arguments of a list that shape its pages, not the query they page through.
+_PAGE_ARGUMENTS = frozenset({"request", "limit", "cursor", "sort", "format"})
+
+
+def query_of(request: Request) -> str:
+    """The fingerprint of the list a request reads: its route and every argument of it
+    that filters (``app.db.reads`` keeps them). Derived from the route's own arguments, so
+    that a filter cannot be left out, where two queries that differ only by it would share
+    a cached page statement, a total and cursors."""
+    name, arguments = request.scope[READ_ARGUMENTS]
+    filters = {k: v for k, v in arguments.items() if k not in _PAGE_ARGUMENTS}
+    return fingerprint({"route": name, **filters})
 
 
 def fingerprint(filters: Mapping[str, Any]) -> str:
@@ -249,15 +263,14 @@ def paginate(
     sort: str | None,
     limit: int,
     cursor: str | None,
-    query: str,
 ) -> Page:
     """One page of what ``listing`` makes, after ``cursor``, with the exact total.
 
     ``listing`` is called, with the name of the database's dialect, only for a query not met
-    before; ``sort`` is the value the client sent (``listing`` checks it), ``query`` the
-    fingerprint of the filters. The cursor codec, the totals and the page statements are
-    the app's (``create_app``).
+    before (``query_of``); ``sort`` is the value the client sent (``listing`` checks it).
+    The cursor codec, the totals and the page statements are the app's (``create_app``).
     """
+    query = query_of(request)
     state = request.app.state
     cursors: Cursors = state.cursors
     totals: Totals = state.totals
@@ -319,11 +332,11 @@ def scan(
     listing: Callable[[str], Listing],
     *,
     sort: str | None,
-    query: str,
     batch: int,
 ) -> Scan:
     """Every row of what ``listing`` makes (as ``paginate`` pages it), the first batch read
     now, on ``db``: a query that fails, fails before a response has begun."""
+    query = query_of(request)
     pages: PageStatements = request.app.state.pages
     dialect = db.dialect.name
     _, first = pages.get((query, sort, False), listing, dialect)

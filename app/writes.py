@@ -21,10 +21,10 @@ from app.errors import (
     UnsupportedMediaType,
     validation_errors,
 )
-from app.importer import bump_version, load_bundle
+from app.importer import Loader, bump_version, load_bundle
 from app.models import Observation
 from app.responses import etag_for
-from app.schemas import Bundle, ImportCounts
+from app.schemas import Bundle, ImportCounts, ObservationImport
 
 PATCH_TYPES = ("application/merge-patch+json", "application/json")
 
@@ -52,9 +52,12 @@ def patch_media_type(request: Request) -> None:
 
 
 def apply_patch(current: dict[str, Any], update: BaseModel, create: type[BaseModel]) -> Any:
-    """``current`` (a create-shaped dict) with the merge patch ``update``, validated."""
+    """The resource ``current`` as its GET shows it, with the merge patch ``update``, as
+    the ``create`` model: the fields that model takes are the ones a client writes (the
+    rest, such as timestamps and counts, are derived), so none is lost or nulled."""
+    writable = {name: current[name] for name in create.model_fields}
     patch = update.model_dump(mode="json", exclude_unset=True)
-    return validate(create, merge_patch(current, patch))
+    return validate(create, merge_patch(writable, patch))
 
 
 def check_if_match(request: Request, current: dict[str, Any]) -> None:
@@ -86,10 +89,26 @@ def load_one(session: Session, kind: str, item: BaseModel) -> ImportCounts:
     try:
         result = load_bundle(session, Bundle.model_validate({kind: [item]}))
     except Invalid as exc:
-        errors = [{**e, "loc": ["body", *e["loc"][2:]]} for e in exc.errors or []]
-        raise Invalid("The request body is not valid.", errors=errors) from exc
+        raise _in_the_body(exc) from exc
     counts: ImportCounts = getattr(result, kind)
     return counts
+
+
+def replace_observation(session: Session, observation_id: int, item: ObservationImport) -> None:
+    """Write ``item`` over an observation through the importer (``Loader.replace``): the
+    checks, the columns and the data version of every other write of an observation."""
+    loader = Loader(session)
+    loader.replace(observation_id, item)
+    try:
+        loader.finish()
+    except Invalid as exc:
+        raise _in_the_body(exc) from exc
+
+
+def _in_the_body(exc: Invalid) -> Invalid:
+    """The errors of a one-item load, located in the request body."""
+    errors = [{**e, "loc": ["body", *e["loc"][2:]]} for e in exc.errors or []]
+    return Invalid("The request body is not valid.", errors=errors)
 
 
 def create_one(session: Session, kind: str, item: BaseModel, taken: str) -> None:
@@ -180,8 +199,7 @@ class SlugResource:
     kind: str  # the bundle key: "articles"
     name: str  # "article"
     detail: Callable[[Connection, str], dict[str, Any] | None]  # what its GET shows
-    create_model: type[BaseModel]
-    writable: tuple[str, ...]  # the fields of the GET answer that a client writes
+    create_model: type[BaseModel]  # what a client writes: the fields a PATCH merges into
     cited_by: Any = None  # the observation column that depends on it, if any
 
     def found(self, db: Connection, slug: str) -> dict[str, Any]:
@@ -203,8 +221,7 @@ class SlugResource:
             raise NotFound(f"No {self.name} with slug {slug!r}.")
         current = self.found(session.connection(), slug)
         check_if_match(request, current)
-        writable = {k: current[k] for k in self.writable}
-        load_one(session, self.kind, apply_patch(writable, patch, self.create_model))
+        load_one(session, self.kind, apply_patch(current, patch, self.create_model))
         return updated(self.found(session.connection(), slug))
 
     def delete(self, session: Session, slug: str, *, cascade: bool = False) -> Response:

@@ -501,3 +501,52 @@ def test_a_cursor_belongs_to_its_query(client: TestClient, loaded: Session) -> N
     ):
         response = client.get("/v1/sectors", params={"sort": "name", "cursor": broken})
         assert response.status_code == 400, broken
+
+
+# A value of every filter a list takes, other than none (and, for the search box, than `q`).
+FILTER_VALUES = {
+    "q": WORD,
+    "sector": "pg-sector-1",
+    "geography": "USA",
+    "unit": "CNY",
+    "published_from": "2025-01-01",
+    "published_to": "2020-01-01",
+    "indicator": "pg-indicator-1",
+    "article": "pg-article-1",
+    "kind": "plan",
+    "period": "2023",
+    "period_from": "2030",
+    "period_to": "2000",
+}
+PAGE_PARAMETERS = {"limit", "cursor", "sort", "format"}
+
+
+def test_every_filter_belongs_to_the_query_of_its_cursors(
+    client: TestClient, loaded: Session
+) -> None:
+    """A cursor issued without a filter is refused with it, for every filter of every
+    list: a filter that were not part of the query would share its cached page statement,
+    total and cursors with the unfiltered list."""
+    document = client.get("/openapi.json").json()
+    checked = 0
+    for path, operations in document["paths"].items():
+        operation = operations.get("get", {})
+        if "Page" not in str(operation.get("responses", {}).get("200", "")):
+            continue
+        base = path.replace("{slug}", "pg-indicator-1") + "?limit=1"
+        if path == "/v1/search":
+            base += "&q=tied"
+        names = [
+            p["name"]
+            for p in operation["parameters"]
+            if p["in"] == "query" and p["name"] not in PAGE_PARAMETERS
+        ]
+        if path == "/v1/search":
+            names.remove("q")  # in the base: its other values are other queries (test_errors)
+        cursor = client.get(base).json()["next_cursor"]
+        assert cursor, base
+        for name in names:
+            url = f"{base}&{name}={FILTER_VALUES[name]}&cursor={cursor}"
+            assert client.get(url).status_code == 400, url
+            checked += 1
+    assert checked >= 20

@@ -376,6 +376,95 @@ def test_patch_an_observation_quote_finds_it_again(client: TestClient, auth: dic
     assert response.json()["evidence"]["start"] == observation["evidence"]["start"]
 
 
+def gdp_target(client: TestClient) -> tuple[dict, str]:
+    url = "/v1/indicators/chn-gdp-growth/observations?kind=target"
+    observation = client.get(url).json()["items"][0]
+    return observation, client.get(f"/v1/observations/{observation['id']}").headers["etag"]
+
+
+def test_patch_an_observations_period_moves_it(client: TestClient, auth: dict) -> None:
+    observation, tag = gdp_target(client)
+    total = client.get("/v1/observations").json()["total"]
+    url = f"/v1/observations/{observation['id']}"
+    response = client.patch(url, headers={**auth, "If-Match": tag}, json={"period": "2024-Q4"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        **observation,
+        "period": "2024-Q4",
+        "updated_at": response.json()["updated_at"],
+    }
+    assert client.get("/v1/observations").json()["total"] == total  # moved, not copied
+    assert client.get("/v1/observations?period=2024-Q4").json()["items"] == [response.json()]
+
+
+def test_patch_an_observation_onto_another_is_409(
+    client: TestClient, auth: dict, stats: dict
+) -> None:
+    target, _ = gdp_target(client)
+    quote = "GDP grew 5.0 percent in 2024."
+    created = client.post(
+        "/v1/indicators/chn-gdp-growth/observations",
+        headers=auth,
+        json={
+            "period": "2024",
+            "kind": "actual",
+            "value": 5.0,
+            "comparator": "eq",
+            "unit": "percent",
+            "value_text": "5.0 percent",
+            "evidence": {"article": "stats-2024", "quote": quote, "start": 55, "end": 84},
+        },
+    )
+    assert created.status_code == 201, created.text
+    url = f"/v1/observations/{created.json()['id']}"
+    tag = created.headers["etag"]
+    patch = {"kind": "target", "evidence": target["evidence"]}
+    response = client.patch(url, headers={**auth, "If-Match": tag}, json=patch)
+    assert response.status_code == 409
+    assert str(target["id"]) in response.json()["detail"]
+    assert client.get(url).json() == created.json()
+
+
+@pytest.mark.parametrize(
+    ("evidence", "loc"),
+    [
+        ({"article": "no-such-article"}, ["body", "evidence", "article"]),
+        ({"quote": "Not a sentence of the article."}, ["body", "evidence", "quote"]),
+        ({"start": 0, "end": 3}, ["body", "evidence", "quote"]),
+    ],
+)
+def test_patch_an_observation_with_evidence_not_in_the_body_is_422(
+    client: TestClient, auth: dict, evidence: dict, loc: list
+) -> None:
+    observation, tag = gdp_target(client)
+    url = f"/v1/observations/{observation['id']}"
+    response = client.patch(url, headers={**auth, "If-Match": tag}, json={"evidence": evidence})
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["errors"]] == [loc]
+    assert client.get(url).json() == observation
+
+
+@pytest.mark.parametrize(
+    ("url", "patch"),
+    [
+        (f"/v1/articles/{ARTICLE}", {"title": "A new title"}),
+        ("/v1/sectors/employment", {"name": "Jobs"}),
+        ("/v1/indicators/chn-gdp-growth", {"name": "Real GDP growth"}),
+        ("observation", {"value_text": "about 5 percent"}),
+    ],
+)
+def test_a_patch_changes_only_what_it_names(
+    client: TestClient, auth: dict, url: str, patch: dict
+) -> None:
+    if url == "observation":
+        url = f"/v1/observations/{gdp_target(client)[0]['id']}"
+    before = client.get(url)
+    response = client.patch(url, headers={**auth, "If-Match": before.headers["etag"]}, json=patch)
+    assert response.status_code == 200, response.text
+    changed = {k for k, v in response.json().items() if before.json()[k] != v}
+    assert changed == {*patch, "updated_at"} & set(before.json())
+
+
 def test_patch_an_article_body_that_moves_evidence_is_422(client: TestClient, auth: dict) -> None:
     article = client.get(f"/v1/articles/{ARTICLE}")
     response = client.patch(

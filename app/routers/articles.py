@@ -20,7 +20,6 @@ from app.pagination import (
     SearchText,
     SortKey,
     choose_sort,
-    fingerprint,
     page_response,
     paginate,
     sort_description,
@@ -48,21 +47,6 @@ SORTS = {
     "slug": SortKey(Article.slug, "str"),
 }
 DEFAULT_SORT = "-published_at"
-# The fields of the GET answer that a client writes (the rest are derived).
-WRITABLE = (
-    "slug",
-    "title",
-    "subtitle",
-    "author",
-    "section",
-    "dateline",
-    "published_at",
-    "language",
-    "source",
-    "summary",
-    "body",
-    "sectors",
-)
 
 Instant = Annotated[
     datetime | date | None,
@@ -182,7 +166,6 @@ def list_articles(
         chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=relevance)
         return Listing(statement, chosen, Article.id)
 
-    filters = {"q": q, "sector": sector, "from": published_from, "to": published_to}
     with reading(request) as db:
         page = paginate(
             request,
@@ -191,7 +174,6 @@ def list_articles(
             sort=sort,
             limit=limit,
             cursor=cursor,
-            query=fingerprint({"path": "articles", **filters}),
         )
         return page_response(request, page, [_article_dict(r) for r in page.rows])
 
@@ -213,7 +195,6 @@ ARTICLES = SlugResource(
     name="article",
     detail=article_detail,
     create_model=ArticleCreate,
-    writable=WRITABLE,
     cited_by=Observation.article_id,
 )
 

@@ -19,7 +19,6 @@ from app.pagination import (
     SearchText,
     SortKey,
     choose_sort,
-    fingerprint,
     page_response,
     paginate,
     sort_description,
@@ -72,7 +71,6 @@ SORTS = {
     "name": SortKey(Indicator.name, "str"),
 }
 DEFAULT_SORT = "slug"
-WRITABLE = ("slug", "name", "description", "unit", "geography", "frequency", "better", "sectors")
 
 COLUMNS = (
     Indicator.id,
@@ -142,7 +140,6 @@ def list_indicators(
         chosen = choose_sort(sort, SORTS, default=DEFAULT_SORT, relevance=relevance)
         return Listing(statement, chosen, Indicator.id)
 
-    filters = {"q": q, "sector": sector, "geography": geography, "unit": unit}
     with reading(request) as db:
         page = paginate(
             request,
@@ -151,7 +148,6 @@ def list_indicators(
             sort=sort,
             limit=limit,
             cursor=cursor,
-            query=fingerprint({"path": "indicators", **filters}),
         )
         return page_response(request, page, _indicator_dicts(db, page.rows))
 
@@ -178,7 +174,6 @@ INDICATORS = SlugResource(
     name="indicator",
     detail=indicator_detail,
     create_model=IndicatorCreate,
-    writable=WRITABLE,
     cited_by=Observation.indicator_id,
 )
 
@@ -281,11 +276,9 @@ def list_indicator_observations(
 ) -> Response:
     """The indicator's observations over time; `format=csv` streams all of them."""
     conditions = observation_filters(kinds=kind, period_from=period_from, period_to=period_to)
-    filters = {"kind": kind, "period_from": period_from, "period_to": period_to}
     return observation_list(
         request,
         conditions=conditions,
-        filters=filters,
         sort=sort,
         limit=limit,
         cursor=cursor,

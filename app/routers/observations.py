@@ -12,9 +12,9 @@ from starlette.responses import Response
 
 from app.auth import WriteKey
 from app.db import SessionDep, reading, reads
-from app.errors import Conflict, Invalid, NotFound
-from app.importer import bump_version, find_quote
-from app.models import Article, Indicator, Observation, utcnow
+from app.errors import NotFound
+from app.importer import bump_version
+from app.models import Article, Indicator, Observation
 from app.pagination import (
     CursorParam,
     Limit,
@@ -22,9 +22,9 @@ from app.pagination import (
     Scan,
     SortKey,
     choose_sort,
-    fingerprint,
     page_response,
     paginate,
+    query_of,
     scan,
     sort_description,
     sort_query,
@@ -47,7 +47,6 @@ from app.schemas import (
     ObservationPage,
     ObservationUpdate,
     Period,
-    period_bounds,
 )
 from app.schemas import Observation as ObservationOut
 from app.writes import (
@@ -57,6 +56,7 @@ from app.writes import (
     merge_patch_body,
     no_content,
     patch_media_type,
+    replace_observation,
     updated,
 )
 
@@ -82,7 +82,6 @@ CSV_COLUMNS = (
     "end",
 )
 CSV_BATCH = 1000
-WRITABLE = ("period", "kind", "value", "comparator", "unit", "value_text", "evidence")
 
 Kinds = Annotated[list[Kind] | None, Query(description="Keep these kinds; repeat for several.")]
 PeriodFrom = Annotated[
@@ -140,7 +139,6 @@ def observation_list(
     request: Request,
     *,
     conditions: Sequence[ColumnElement[bool]],
-    filters: dict[str, Any],
     sort: str | None,
     limit: int,
     cursor: str | None,
@@ -154,7 +152,6 @@ def observation_list(
     """
     if indicator is not None:
         conditions = [*conditions, Indicator.slug == indicator]
-    query = fingerprint({"path": request.url.path, **filters})
 
     def listing(_dialect: str) -> Listing:
         statement = observation_select().where(*conditions)
@@ -164,8 +161,8 @@ def observation_list(
     with reading(request) as db:
         _require_indicator(db, indicator)
         if as_csv:
-            every = scan(request, db, listing, sort=sort, query=query, batch=CSV_BATCH)
-            return _csv(request, every, query=query, name=csv_name)
+            every = scan(request, db, listing, sort=sort, batch=CSV_BATCH)
+            return _csv(request, every, name=csv_name)
         page = paginate(
             request,
             db,
@@ -173,7 +170,6 @@ def observation_list(
             sort=sort,
             limit=limit,
             cursor=cursor,
-            query=query,
         )
         return page_response(request, page, [observation_dict(row) for row in page.rows])
 
@@ -186,9 +182,9 @@ def _require_indicator(db: Connection, slug: str | None) -> None:
         raise NotFound(f"No indicator with slug {slug!r}.")
 
 
-def _csv(request: Request, every: Scan, *, query: str, name: str) -> Response:
+def _csv(request: Request, every: Scan, *, name: str) -> Response:
     """Every row as CSV, a batch at a time; its ETag is that of the data version and query."""
-    etag = etag_for(f"csv:{every.version}:{query}:{request.url.query}".encode())
+    etag = etag_for(f"csv:{every.version}:{query_of(request)}:{request.url.query}".encode())
 
     async def chunks() -> AsyncGenerator[bytes, None]:
         yield _lines([CSV_COLUMNS])
@@ -273,19 +269,9 @@ def list_observations(
         conditions.append(is_named(Article.slug, article))
     if sector is not None:
         conditions.append(indicator_in_sector(sector))
-    filters = {
-        "indicator": indicator,
-        "sector": sector,
-        "article": article,
-        "kind": kind,
-        "period": period,
-        "period_from": period_from,
-        "period_to": period_to,
-    }
     return observation_list(
         request,
         conditions=conditions,
-        filters=filters,
         sort=sort,
         limit=limit,
         cursor=cursor,
@@ -353,49 +339,15 @@ def update_observation(
         raise NotFound(f"No observation with id {id}.")
     current = _found(session.connection(), id)
     check_if_match(request, current)
-    writable = {k: current[k] for k in WRITABLE}
     evidence = patch.evidence
     if evidence is not None and evidence.quote is not None and evidence.start is None:
-        writable["evidence"] = {"article": current["evidence"]["article"]}
-    item: ObservationCreate = apply_patch(writable, patch, ObservationCreate)
+        # A new quote alone is found again: the old offsets are not merged into it.
+        current["evidence"] = {"article": current["evidence"]["article"]}
+    item: ObservationCreate = apply_patch(current, patch, ObservationCreate)
     full = ObservationImport.model_validate(
         {**item.model_dump(), "indicator": current["indicator"]}
     )
-    row = session.get_one(Observation, id)
-    other = existing_observation(session, row.indicator_id, full)
-    if other is not None and other != id:
-        raise Conflict(f"Observation {other} already has that indicator, period, kind and article.")
-    article = (
-        session.connection()
-        .execute(select(Article.id, Article.body).where(Article.slug == item.evidence.article))
-        .one_or_none()
-    )
-    if article is None:
-        raise invalid(["body", "evidence", "article"], f"no article {item.evidence.article!r}")
-    span = find_quote(article.body, item.evidence.quote, item.evidence.start, item.evidence.end)
-    if isinstance(span, str):
-        raise invalid(["body", "evidence", "quote"], span)
-    first, last = period_bounds(item.period)
-    values = {
-        "period": item.period,
-        "period_start": first,
-        "period_end": last,
-        "kind": item.kind,
-        "value": item.value,
-        "comparator": item.comparator,
-        "unit": item.unit,
-        "value_text": item.value_text,
-        "article_id": article.id,
-        "quote_start": span[0],
-        "quote_end": span[1],
-        "quote": article.body[span[0] : span[1]],
-    }
-    if any(getattr(row, name) != value for name, value in values.items()):
-        for name, value in values.items():
-            setattr(row, name, value)
-        row.updated_at = utcnow()
-        session.flush()
-        bump_version(session)
+    replace_observation(session, id, full)
     return updated(_found(session.connection(), id))
 
 
@@ -412,9 +364,3 @@ def delete_observation(session: SessionDep, id: ObservationId) -> Response:
     session.execute(delete(Observation).where(Observation.id == id))
     bump_version(session)
     return no_content()
-
-
-def invalid(loc: list[str | int], msg: str) -> Invalid:
-    return Invalid(
-        "The request body is not valid.", errors=[{"loc": loc, "msg": msg, "type": "evidence"}]
-    )

@@ -15,7 +15,6 @@ from app.pagination import (
     Listing,
     Sort,
     SortKey,
-    fingerprint,
     page_response,
     paginate,
 )
@@ -82,7 +81,6 @@ def search_all(
             sort=None,
             limit=limit,
             cursor=cursor,
-            query=fingerprint({"path": "search", "q": q}),
         )
         texts = _texts(db, page.rows)
         items = [

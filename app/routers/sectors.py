@@ -17,7 +17,6 @@ from app.pagination import (
     SearchText,
     SortKey,
     choose_sort,
-    fingerprint,
     page_response,
     paginate,
     sort_description,
@@ -104,7 +103,6 @@ def list_sectors(
             sort=sort,
             limit=limit,
             cursor=cursor,
-            query=fingerprint({"path": "sectors", "q": q}),
         )
         return page_response(request, page, [_sector_dict(row) for row in page.rows])
 
@@ -147,7 +145,6 @@ SECTORS = SlugResource(
     name="sector",
     detail=sector_detail,
     create_model=SectorCreate,
-    writable=("slug", "name", "description"),
 )
 
 

@@ -14,7 +14,6 @@ from app.pagination import (
     Listing,
     SortKey,
     choose_sort,
-    fingerprint,
     page_response,
     paginate,
     sort_query,
@@ -71,7 +70,6 @@ def list_targets(
         chosen = choose_sort(sort, SORTS, default="period", relevance=None)
         return Listing(statement, chosen, Observation.id)
 
-    filters = {"path": "targets", "period": period, "indicator": indicator, "sector": sector}
     with reading(request) as db:
         page = paginate(
             request,
@@ -80,7 +78,6 @@ def list_targets(
             sort=sort,
             limit=limit,
             cursor=cursor,
-            query=fingerprint(filters),
         )
         outcomes = _outcomes(db, {(row.indicator_id, row.period) for row in page.rows})
         items = []
