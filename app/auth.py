@@ -3,16 +3,22 @@
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, ClassVar
 
-from fastapi import Depends, Request
+import anyio
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.db import SessionDep
-from app.errors import AppError
+from app.db import ReadConnections
+from app.errors import AppError, problem, unavailable
 from app.models import ApiKey, utcnow
 
 KEY_PREFIX = "pf_"
@@ -51,16 +57,23 @@ def list_keys(session: Session) -> list[tuple[str, datetime, datetime | None]]:
     return [(name, created, revoked) for name, created, revoked in rows]
 
 
-def key_is_valid(session: Session, key: str) -> bool:
-    """Whether ``key`` is a live key; the hash comparison takes the same time either way."""
-    candidates = session.scalars(
-        select(ApiKey.key_hash).where(ApiKey.prefix == key[:_LOOKUP], ApiKey.revoked_at.is_(None))
-    ).all()
+def key_name(db: Connection | Session, key: str) -> str | None:
+    """The name of the live key ``key``, or None; the hash comparison takes the same time
+    either way."""
+    candidates: list[tuple[str | None, str]] = [
+        (name, stored)
+        for name, stored in db.execute(
+            select(ApiKey.name, ApiKey.key_hash).where(
+                ApiKey.prefix == key[:_LOOKUP], ApiKey.revoked_at.is_(None)
+            )
+        )
+    ]
     given = _hash(key)
-    valid = False
-    for stored in candidates or [_DUMMY_HASH]:
-        valid |= hmac.compare_digest(given, stored)
-    return valid
+    found = None
+    for name, stored in candidates or [(None, _DUMMY_HASH)]:
+        if hmac.compare_digest(given, stored):
+            found = name
+    return found
 
 
 _bearer = HTTPBearer(
@@ -69,17 +82,79 @@ _bearer = HTTPBearer(
     description="A key from `policyfacts keys create NAME`, sent as `Authorization: Bearer <key>`.",
 )
 
+# Where KeyFirst leaves the name of the key a write was made with.
+KEY_NAME = "policyfacts.key_name"
+_MISSING = "This request writes: send `Authorization: Bearer <api key>`."
+_INVALID = "The API key is not valid, or has been revoked."
 
-def require_key(
+
+async def require_key(
     request: Request,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Writes need a live key: a missing, wrong or revoked one is a 401 and changes nothing."""
-    if credentials is None:
-        raise Unauthorized("This request writes: send `Authorization: Bearer <api key>`.")
-    if not key_is_valid(session, credentials.credentials):
-        raise Unauthorized("The API key is not valid, or has been revoked.")
+    """Writes need a live key: a missing, wrong or revoked one is a 401 and changes nothing.
+
+    ``KeyFirst`` checks it before the body is read; this dependency declares the scheme
+    (the OpenAPI document, generated SDKs) and refuses a write that KeyFirst did not pass.
+    """
+    if KEY_NAME not in request.scope:
+        raise Unauthorized(_MISSING)
 
 
 WriteKey = Depends(require_key)
+
+
+class KeyFirst:
+    """ASGI middleware: a write to a route that needs a key (``WriteKey``) is answered 401
+    at once when the key is missing, wrong or revoked, before its body is read: a client
+    without a key cannot make the server take, buffer and parse megabytes it will refuse.
+    The key is looked up on a worker thread, on a read's connection."""
+
+    def __init__(self, app: ASGIApp, *, api: FastAPI, routes: Iterable[BaseRoute]) -> None:
+        self.app = app
+        self.api = api
+        self.guarded = [
+            route
+            for route in routes
+            if isinstance(route, APIRoute)
+            and any(d.dependency is require_key for d in route.dependencies)
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _WRITES or not self._guarded(scope):
+            await self.app(scope, receive, send)
+            return
+        key = _bearer_token(scope)
+        name = None
+        if key is not None:
+            try:
+                name = await anyio.to_thread.run_sync(self._name_of, key)
+            except SQLAlchemyError as error:
+                await unavailable(error)(scope, receive, send)
+                return
+        if name is None:
+            refused = problem(401, _INVALID if key else _MISSING, headers=Unauthorized.headers)
+            await refused(scope, receive, send)
+            return
+        scope[KEY_NAME] = name
+        await self.app(scope, receive, send)
+
+    def _guarded(self, scope: Scope) -> bool:
+        return any(route.matches(scope)[0] is Match.FULL for route in self.guarded)
+
+    def _name_of(self, key: str) -> str | None:
+        connections: ReadConnections = self.api.state.read_connections
+        with connections() as db:
+            return key_name(db, key)
+
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _bearer_token(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None

@@ -158,11 +158,16 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return problem(422, f"The request is not valid: {where}.", errors=errors)
 
 
-async def _database_error(_request: Request, exc: Exception) -> Response:
+def unavailable(exc: Exception) -> Response:
+    """The 503 of a database that does not answer (logged)."""
     log.error("database unavailable: %s", exc.__class__.__name__, exc_info=exc)
     return problem(
         503, "The database is unavailable; try again shortly.", headers={"Retry-After": "1"}
     )
+
+
+async def _database_error(_request: Request, exc: Exception) -> Response:
+    return unavailable(exc)
 
 
 async def _busy(_request: Request, exc: Exception) -> Response:

@@ -6,6 +6,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app import __version__, errors, openapi
+from app.auth import KeyFirst
 from app.cache import ResponseCache
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker, read_connections
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routes += module.router.routes
     app.router.middleware_stack = Dispatch(app, routes)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
+    # Innermost: its 401 passes through CORS, so that a browser's script can read it.
+    app.add_middleware(KeyFirst, api=app, routes=routes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -170,3 +170,27 @@ def test_forwarded_headers_are_believed_only_from_trusted_proxies(
         if "/v1/sectors?limit=1" in line
     ]
     assert len(access) == 1 and access[0].split()[1].startswith(seen), access
+
+
+@pytest.mark.parametrize("authorization", ["", "Authorization: Bearer pf_not-a-key\r\n"])
+def test_a_write_without_a_valid_key_is_refused_before_its_body_is_read(
+    database_url: str, tmp_path: Path, authorization: str
+) -> None:
+    """A client announces 32 MB and sends 1 kB: without a valid key it is answered 401 at
+    once, instead of the server waiting for, reading and parsing a body it will refuse."""
+    with serving(database_url, tmp_path) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(
+                (
+                    "POST /v1/imports HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                    f"{authorization}Content-Length: {32 * 1024 * 1024}\r\n\r\n"
+                ).encode()
+                + b'{"sectors": ['
+                + b" " * 1024
+            )
+            answer = sock.recv(65536).decode()
+    status, _, rest = answer.partition("\r\n")
+    assert status == "HTTP/1.1 401 Unauthorized", answer
+    assert "www-authenticate: bearer" in rest.lower()
+    assert "application/problem+json" in rest
