@@ -7,7 +7,7 @@ are validated and handed to the loader a chunk at a time, with their place in th
 for every error. Where a name appears twice in the bundle, its first list is the one read.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -26,6 +26,7 @@ from app.schemas import (
 
 Model = TypeVar("Model", bound=BaseModel)
 Progress = Callable[[int], None]
+Report = Callable[[Iterable[dict[str, Any]]], None]  # takes errors located in the bundle
 
 
 def load_file(loader: Loader, path: Path, *, progress: Progress | None = None) -> ImportResult:
@@ -66,7 +67,7 @@ def _validated(loader: Loader, file: BinaryIO, key: str, model: type[Model]) -> 
     if not isinstance(items, list):
         loader.invalid([{"loc": [key], "msg": "Input should be a valid list", "type": "list_type"}])
         return []
-    return [item for _, item in _validated_chunk(loader, key, *_adapters(model), items, 0)]
+    return [item for _, item in _validated_chunk(loader.invalid, key, *_adapters(model), items, 0)]
 
 
 def _stream(
@@ -84,9 +85,9 @@ def _stream(
     for index, item in enumerate(ijson.items(file, f"{key}.item", use_float=True)):
         raw.append(item)
         if len(raw) == CHUNK:
-            yield from _validated_chunk(loader, key, one, many, raw, start)
+            yield from _validated_chunk(loader.invalid, key, one, many, raw, start)
             raw, start = [], index + 1
-    yield from _validated_chunk(loader, key, one, many, raw, start)
+    yield from _validated_chunk(loader.invalid, key, one, many, raw, start)
 
 
 def _adapters(model: type[Model]) -> tuple[TypeAdapter[Model], TypeAdapter[list[Model]]]:
@@ -94,8 +95,18 @@ def _adapters(model: type[Model]) -> tuple[TypeAdapter[Model], TypeAdapter[list[
     return TypeAdapter(model), TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
+def validated_items(
+    report: Report, key: str, model: type[Model], raw: list[Any]
+) -> Iterator[tuple[int, Model]]:
+    """The valid items of the list ``raw`` (the bundle's ``key``), validated a chunk at a
+    time: a list of 100,000 is never one call that holds the interpreter for seconds."""
+    one, many = _adapters(model)
+    for start in range(0, len(raw), CHUNK):
+        yield from _validated_chunk(report, key, one, many, raw[start : start + CHUNK], start)
+
+
 def _validated_chunk(
-    loader: Loader,
+    report: Report,
     key: str,
     one: TypeAdapter[Model],
     many: TypeAdapter[list[Model]],
@@ -111,7 +122,7 @@ def _validated_chunk(
         try:
             yield index, one.validate_python(item)
         except ValidationError as exc:
-            loader.invalid(
+            report(
                 {**error, "loc": [key, index, *error["loc"]]}
                 for error in validation_errors(exc.errors())
             )

@@ -11,6 +11,7 @@ from typing import Annotated, Any, ParamSpec, TypeAlias
 import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -38,11 +39,13 @@ def make_engine(
     ``bulk_load``, for a process that loads a large bundle (``policyfacts import``); not
     ``pooled`` (SQLite), one that opens a connection whenever asked, never waiting for one."""
     if url.startswith("sqlite"):
-        pool = (
-            {"pool_size": pool_size, "max_overflow": 2 * pool_size, "pool_timeout": POOL_TIMEOUT}
-            if pooled
-            else {"poolclass": NullPool}
-        )
+        database = make_url(url).database
+        pool: dict[str, Any] = {}  # an in-memory database keeps SQLAlchemy's own pool
+        if not pooled:
+            pool = {"poolclass": NullPool}
+        elif database and database != ":memory:":
+            pool = {"pool_size": pool_size, "max_overflow": 2 * pool_size}
+            pool["pool_timeout"] = POOL_TIMEOUT
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **pool
         )
@@ -135,8 +138,9 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request: committed once on success, rolled back on error."""
+@contextmanager
+def writing(request: Request) -> Iterator[Session]:
+    """The session of one write: committed once on success, rolled back on error."""
     factory: sessionmaker[Session] = request.app.state.sessionmaker
     with factory() as session:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
@@ -147,6 +151,12 @@ def get_session(request: Request) -> Iterator[Session]:
         except Exception:
             session.rollback()
             raise
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request (``writing``), as a dependency."""
+    with writing(request) as session:
+        yield session
 
 
 # scope="function": the commit runs before the response is sent, so a client never hears of

@@ -7,7 +7,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app.errors import PROBLEM_JSON
-from app.schemas import Problem
+from app.schemas import Bundle, Problem
 
 DESCRIPTION = """\
 Economic-policy facts: the articles they come from, the indicators they measure and the
@@ -77,6 +77,14 @@ def build(app: FastAPI) -> dict[str, Any]:
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(problem.pop("$defs", {}))
     components["Problem"] = problem
+    # The bundle an import takes: its route reads the body itself (app.routers.imports).
+    # Written as FastAPI writes the models of a request body: no `default: null`.
+    bundle = Bundle.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in [*bundle.pop("$defs", {}).items(), ("Bundle", bundle)]:
+        for field in definition.get("properties", {}).values():
+            if "default" in field and field["default"] is None:
+                del field["default"]
+        components.setdefault(name, definition)
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             _document(path, method, operation)

@@ -1,7 +1,10 @@
 """POST /v1/imports and bundle files: all of a bundle or none of it, every error listed."""
 
 import json
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -157,6 +160,50 @@ def test_invalid_items_are_all_listed(client: TestClient, auth: dict) -> None:
         ("body", "observations", 2, "kind"),
         ("body", "articles", 0, "colour"),
     } <= locs
+
+
+def test_invalid_observations_are_listed_across_chunks(client: TestClient, auth: dict) -> None:
+    """A body's observations are validated a chunk at a time: errors keep their places."""
+    bad = json.loads(json.dumps(BUNDLE))
+    many = [dict(bad["observations"][0], period=f"{1000 + n}") for n in range(CHUNK + 500)]
+    many[5]["period"] = "2024-13"
+    many[CHUNK + 300]["kind"] = "guess"
+    response = client.post("/v1/imports", json={**bad, "observations": many}, headers=auth)
+    assert response.status_code == 422
+    assert [tuple(e["loc"]) for e in response.json()["errors"]] == [
+        ("body", "observations", 5, "period"),
+        ("body", "observations", CHUNK + 300, "kind"),
+    ]
+
+
+def test_a_body_is_parsed_off_the_event_loop(
+    client: TestClient, auth: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing a large bundle takes a while: meanwhile, other requests are answered."""
+    loads = json.loads
+
+    def slow_loads(text: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        if len(text) > 100_000:
+            time.sleep(1.5)
+        return loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", slow_loads)
+    sectors = [{"slug": f"parsed-{n}", "name": f"Sector {n}"} for n in range(3000)]
+    imported: list[int] = []
+    importing = threading.Thread(
+        target=lambda: imported.append(
+            client.post("/v1/imports", json={"sectors": sectors}, headers=auth).status_code
+        )
+    )
+    importing.start()
+    try:
+        time.sleep(0.3)  # the body is being parsed now
+        started = time.monotonic()
+        assert client.get("/healthz").status_code == 200
+        assert time.monotonic() - started < 1
+    finally:
+        importing.join()
+    assert imported == [200]
 
 
 def test_an_error_after_the_first_chunk_undoes_the_whole_file(
