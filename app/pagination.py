@@ -106,6 +106,11 @@ def query_of(request: Request) -> str:
     that a filter cannot be left out, where two queries that differ only by it would share
     a cached page statement, a total and cursors."""
     name, arguments = request.scope[READ_ARGUMENTS]
+    return route_query(name, arguments)
+
+
+def route_query(name: str, arguments: Mapping[str, Any]) -> str:
+    """The fingerprint of the list the route ``name`` reads with ``arguments``."""
     filters = {k: v for k, v in arguments.items() if k not in _PAGE_ARGUMENTS}
     return fingerprint({"route": name, **filters})
 

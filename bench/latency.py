@@ -104,20 +104,10 @@ def last_page_cursor(database_url: str) -> str:
     """The cursor the route would issue for the page before the last, made here: the key of
     the row ``PAGE`` before the end, with the route's sort and query fingerprint."""
     from app.config import Settings
-    from app.pagination import Cursors, fingerprint, parse_sort
+    from app.pagination import Cursors, parse_sort, route_query
     from app.routers.observations import DEFAULT_SORT, SORTS
 
-    # What list_observations fingerprints: request.url.path and its filters (None dropped).
-    filters: dict[str, Any] = {
-        "indicator": None,
-        "sector": None,
-        "article": None,
-        "kind": None,
-        "period": None,
-        "period_from": None,
-        "period_to": None,
-    }
-    query = fingerprint({"path": "/v1/observations", **filters})
+    query = route_query("list_observations", {})  # no filter
     cursors = Cursors(Settings(_env_file=None).cursor_secret)  # as the servers read it
     last = last_page_key(database_url, PAGE)
     return cursors.encode(sort=parse_sort(DEFAULT_SORT, SORTS), query=query, last=last)
