@@ -19,7 +19,8 @@ server, where it makes its databases and drops them at the end):
    with the very bytes policyfacts answered it with;
 3. loads each endpoint with wrk, ceiling, cached and uncached in turn, round after round;
 4. times the last page against the first, and filtered lists on the scale database against
-   the seed; reads the RSS of every worker after the load.
+   the seed; times /healthz while lists are counted afresh on the scale database; reads the
+   RSS of every worker after the load.
 
 It prints a table per backend and writes the same figures as JSON (bench/results/latest.json,
 bench/results/smoke.json for --smoke). It exits non-zero when a command or a server fails,
@@ -254,6 +255,7 @@ def run_backend(
         "throughput": [],
         "pagination": None,
         "scale": [],
+        "probe": None,
         "import": imports,
         "memory": [],
     }
@@ -333,6 +335,8 @@ def run_workers(
             block["scale"] = latency.scale(
                 servers[("seed", False)], servers[("scale", False)], cfg.samples, cfg.budget
             )
+            progress(f"{tag}: /healthz while totals are counted afresh")
+            block["probe"] = latency.probes_during_counts(servers[("scale", False)], cfg.budget)
 
 
 def load(

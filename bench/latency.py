@@ -1,6 +1,7 @@
 """Sequential latencies: the last page against the first, the scale database against the seed."""
 
 import statistics
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ import httpx
 
 from bench.dbs import last_page_key
 from bench.procs import Failure, Server
-from bench.report import PAGINATION_GOAL, SCALE_GOAL
+from bench.report import PAGINATION_GOAL, PROBE_GOAL_MS, SCALE_GOAL
 
 PAGE = 100
 FIRST_PAGE = f"/v1/observations?limit={PAGE}"
@@ -170,3 +171,45 @@ def scale(seed: Server, scaled: Server, samples: int, budget: float) -> list[dic
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def probes_during_counts(server: Server, seconds: float) -> dict[str, Any]:
+    """/healthz, asked again and again while another client reads lists whose totals were
+    never counted: each a new ``period_from``, so a count over most of the scale data. The
+    probe's p99 says whether those counts hold up the rest of the worker."""
+    stop = threading.Event()
+    counts = 0
+
+    def count() -> None:
+        nonlocal counts
+        with httpx.Client(timeout=TIMEOUT) as client:
+            while not stop.is_set():
+                month = f"{1950 + counts // 12 % 50}-{counts % 12 + 1:02d}"
+                _get(client, f"{server.base_url}/v1/observations?limit=1&period_from={month}")
+                counts += 1
+
+    counting = threading.Thread(target=count)
+    counting.start()
+    times: list[float] = []
+    try:
+        with httpx.Client(timeout=TIMEOUT) as client:
+            _get(client, server.base_url + "/healthz")
+            deadline = time.perf_counter() + seconds
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                _get(client, server.base_url + "/healthz")
+                times.append((time.perf_counter() - started) * 1000)
+                time.sleep(0.005)
+    finally:
+        stop.set()
+        counting.join()
+    p99 = statistics.quantiles(times, n=100)[98] if len(times) >= 2 else None
+    return {
+        "url": "/healthz",
+        "samples": len(times),
+        "cold_counts": counts,
+        "p50_ms": _round(statistics.median(times) if times else None),
+        "p99_ms": _round(p99),
+        "goal_ms": PROBE_GOAL_MS,
+        "pass": p99 is not None and p99 < PROBE_GOAL_MS,
+    }
