@@ -104,7 +104,8 @@ def last_page_cursor(database_url: str) -> str:
     """The cursor the route would issue for the page before the last, made here: the key of
     the row ``PAGE`` before the end, with the route's sort and query fingerprint."""
     from app.config import Settings
-    from app.pagination import Cursors, fingerprint, parse_sort
+    from app.db import make_engine, make_sessionmaker
+    from app.pagination import Cursors, cursor_secret, fingerprint, parse_sort
     from app.routers.observations import DEFAULT_SORT, SORTS
 
     # What list_observations fingerprints: request.url.path and its filters (None dropped).
@@ -118,7 +119,11 @@ def last_page_cursor(database_url: str) -> str:
         "period_to": None,
     }
     query = fingerprint({"path": "/v1/observations", **filters})
-    cursors = Cursors(Settings(_env_file=None).cursor_secret)  # as the servers read it
+    engine = make_engine(database_url)  # the servers' key: configured, or the database's
+    cursors = Cursors(
+        cursor_secret(make_sessionmaker(engine), Settings(_env_file=None).cursor_secret)
+    )
+    engine.dispose()
     last = last_page_key(database_url, PAGE)
     return cursors.encode(sort=parse_sort(DEFAULT_SORT, SORTS), query=query, last=last)
 
