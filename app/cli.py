@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import auth
+from app import auth, logs
 from app.bundle_file import load_file
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
@@ -81,6 +81,7 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=access_log,
+        log_config=logs.uvicorn_log_config(),  # keys sent in URLs stay out of the access log
         proxy_headers=True,
     )
 
