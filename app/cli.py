@@ -82,6 +82,9 @@ def serve(
         log_level="info",
         access_log=access_log,
         log_config=logs.uvicorn_log_config(),  # keys sent in URLs stay out of the access log
+        # No WebSockets here: an Upgrade request is served as the HTTP request it also is,
+        # instead of reaching the app as a WebSocket that Starlette refuses with an empty 403.
+        ws="none",
         proxy_headers=True,
     )
 
