@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, ClassVar
@@ -35,8 +36,40 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+NAME_LENGTH = 100  # the column's
+# Control and format characters, and line and paragraph separators: in a name they would
+# break the one line per key of `keys list`, or make one name look like another.
+_UNPRINTABLE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a key, or None if it can."""
+    if not name.strip():
+        return "a key's name must not be blank"
+    if name != name.strip():
+        return "a key's name must not start or end with spaces"
+    if len(name) > NAME_LENGTH:
+        return f"a key's name must be at most {NAME_LENGTH} characters"
+    if any(unicodedata.category(char) in _UNPRINTABLE for char in name):
+        return "a key's name must not hold control characters (tabs, newlines, escapes)"
+    return None
+
+
+def live_key_named(session: Session, *, name: str) -> bool:
+    found = session.scalar(
+        select(ApiKey.id).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+    )
+    return found is not None
+
+
 def create_key(session: Session, *, name: str) -> str:
-    """A new random key for ``name``; the caller shows it once, only its hash is kept."""
+    """A new random key for ``name``; the caller shows it once, only its hash is kept.
+
+    A revoked key's name may be given again; a live key's may not (the database refuses a
+    second live key of one name, so two processes racing for it cannot both have it)."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     session.add(ApiKey(name=name, prefix=key[:_LOOKUP], key_hash=_hash(key)))
     return key
@@ -52,7 +85,9 @@ def revoke_key(session: Session, *, name: str) -> bool:
 
 def list_keys(session: Session) -> list[tuple[str, datetime, datetime | None]]:
     rows = session.execute(
-        select(ApiKey.name, ApiKey.created_at, ApiKey.revoked_at).order_by(ApiKey.name)
+        select(ApiKey.name, ApiKey.created_at, ApiKey.revoked_at).order_by(
+            ApiKey.name, ApiKey.created_at, ApiKey.id
+        )
     )
     return [(name, created, revoked) for name, created, revoked in rows]
 

@@ -3,6 +3,7 @@
 uvicorn and Alembic are imported by the commands that use them: ``policyfacts import``
 started 0.2 s sooner without them, 4% of loading 100,000 observations."""
 
+import shlex
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -10,9 +11,10 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import auth
+from app import auth, logs
 from app.bundle_file import load_file
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
@@ -82,6 +84,10 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=access_log,
+        log_config=logs.uvicorn_log_config(),  # keys sent in URLs stay out of the access log
+        # No WebSockets here: an Upgrade request is served as the HTTP request it also is,
+        # instead of reaching the app as a WebSocket that Starlette refuses with an empty 403.
+        ws="none",
         # A client's own X-Forwarded-* would be believed from any address uvicorn trusts
         # by default (127.0.0.1): only the proxies named in the settings are.
         proxy_headers=bool(settings.trusted_proxies),
@@ -175,14 +181,26 @@ def _session() -> Session:
 
 @keys.command("create")
 def keys_create(name: Annotated[str, typer.Argument(help="Who or what the key is for.")]) -> None:
-    """Make a new key and print it once (the last line); only its hash is stored."""
-    with _session() as session, session.begin():
-        if any(existing == name for existing, _, _ in auth.list_keys(session)):
-            typer.echo(
-                f"a key named {name!r} exists already; revoke it or pick another name", err=True
-            )
-            raise typer.Exit(1)
-        key = auth.create_key(session, name=name)
+    """Make a new key and print it once (the last line); only its hash is stored.
+
+    A revoked key's name may be used again; a live key's may not."""
+    problem = auth.name_problem(name)
+    if problem is not None:
+        typer.echo(f"cannot create the key: {problem} (got {name!r})", err=True)
+        raise typer.Exit(1)
+    taken = (
+        f"a live key named {name!r} exists: revoke it first "
+        f"(policyfacts keys revoke {shlex.quote(name)}), or pick another name"
+    )
+    try:
+        with _session() as session, session.begin():
+            if auth.live_key_named(session, name=name):
+                typer.echo(taken, err=True)
+                raise typer.Exit(1)
+            key = auth.create_key(session, name=name)
+    except IntegrityError:  # another `keys create` of the same name committed first
+        typer.echo(taken, err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"API key {name!r} created. It is shown only this once:", err=True)
     typer.echo(key)
 

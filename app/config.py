@@ -19,9 +19,11 @@ class Settings(BaseSettings):
         description="`policyfacts serve` migrates, and seeds an empty database, before it starts.",
     )
     cache_max_age: int = Field(default=60, ge=0, description="max-age of Cache-Control on GETs.")
-    cursor_secret: str = Field(
-        default="policyfacts-cursors",
-        description="Key that signs pagination cursors; the same on every instance.",
+    cursor_secret: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Key that signs pagination cursors; if unset, one made at random and kept "
+        "in the database, which every instance on it shares.",
     )
     db_pool_size: int = Field(default=5, ge=1, description="Connections per worker (PostgreSQL).")
     cors_origins: Annotated[list[str], NoDecode] = Field(

@@ -12,7 +12,7 @@ from app.config import Settings
 from app.db import make_engine, make_sessionmaker, read_connections
 from app.middleware import BodySizeLimit, HeadAsGet
 from app.migrate import head_revision
-from app.pagination import Cursors, PageStatements, Totals
+from app.pagination import Cursors, PageStatements, Totals, cursor_secret
 from app.queries import read_data_version
 from app.routers import articles, health, imports, indicators, observations, sectors, targets
 from app.routers import search as search_router
@@ -48,7 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # As many threads for reads as the pool has connections (PostgreSQL, app.db.reads): a
     # thread more would wait for a connection, and every thread more fights for the GIL.
     app.state.read_threads = anyio.CapacityLimiter(settings.db_pool_size)
-    app.state.cursors = Cursors(settings.cursor_secret)
+    # Found on the first cursor, not here: the app must start while the database is down.
+    app.state.cursors = Cursors(
+        lambda: cursor_secret(app.state.sessionmaker, settings.cursor_secret)
+    )
     app.state.totals = Totals()
     app.state.pages = PageStatements()
     app.state.head_revision = head_revision()

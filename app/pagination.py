@@ -2,13 +2,19 @@
 
 A cursor holds the sort key and id of the last item of a page, the sort, and a fingerprint of
 the filters it was issued for; it is signed, so that a truncated or altered cursor, or one
-issued for another query, is a 400 and never reaches the database.
+issued for another query, is a 400 and never reaches the database. What a cursor holds is
+checked too (``_load``), so that a cursor forged with a leaked key is a 400 as well.
+
+The key is ``POLICYFACTS_CURSOR_SECRET`` when set; otherwise one made at random by the first
+instance that needs it and kept in the database, which every instance on it then shares.
 """
 
 import base64
 import binascii
 import hashlib
 import hmac
+import math
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -20,12 +26,21 @@ import anyio
 import orjson
 from fastapi import Query, Request
 from sqlalchemy import Connection, Double, Integer, bindparam, cast, func, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.datastructures import URL
 from starlette.responses import Response
 
-from app.db import READ_ARGUMENTS, AnySelect, Column, before_a_long_statement, reading
+from app.db import (
+    READ_ARGUMENTS,
+    WRITE_OPTION,
+    AnySelect,
+    Column,
+    before_a_long_statement,
+    reading,
+)
 from app.errors import BadRequest, Invalid
-from app.models import DataVersion
+from app.models import DataVersion, Secret
 from app.prepared import Prepared
 from app.queries import data_version
 from app.responses import StopStream, json_response
@@ -125,14 +140,52 @@ def fingerprint(filters: Mapping[str, Any]) -> str:
     return hashlib.blake2b(canonical, digest_size=8).hexdigest()
 
 
-class Cursors:
-    """Signs and reads cursors with the service's cursor secret."""
+CURSOR_SECRET = "cursor"  # its name in the secrets table
 
-    def __init__(self, secret: str) -> None:
-        self._key = secret.encode()
+
+def cursor_secret(sessions: Callable[[], Session], configured: str | None) -> str:
+    """The key that signs cursors: ``configured`` if given, else the one in the database.
+
+    With none there yet, this process makes one and stores it if no other process has in
+    the meantime; either way the stored one is read back, so processes that start at once
+    on the same database all end with the same key.
+    """
+    if configured:
+        return configured
+    find = select(Secret.value).where(Secret.name == CURSOR_SECRET)
+    with sessions() as session:
+        stored = session.scalar(find)
+    if stored is not None:
+        return stored
+    try:
+        with sessions() as session, session.begin():
+            session.connection(execution_options={WRITE_OPTION: True})
+            session.add(Secret(name=CURSOR_SECRET, value=secrets.token_urlsafe(32)))
+    except IntegrityError:
+        pass  # another process stored its key first: that one is everyone's
+    with sessions() as session:
+        return session.scalars(find).one()
+
+
+class Cursors:
+    """Signs and reads cursors with the service's cursor secret.
+
+    ``secret`` may be a function that finds it, called on the first cursor (and again until
+    it succeeds): the app is made before the database may answer, and a database that is
+    down must be a 503 then, not an app that failed to start.
+    """
+
+    def __init__(self, secret: str | Callable[[], str]) -> None:
+        self._secret = secret
+        self._key = secret.encode() if isinstance(secret, str) else None
 
     def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:12]
+        key = self._key
+        if key is None:
+            assert callable(self._secret)
+            before_a_long_statement()  # it may wait for the database: not on the event loop
+            key = self._key = self._secret().encode()
+        return hmac.new(key, payload, hashlib.sha256).digest()[:12]
 
     def encode(self, *, sort: Sort, query: str, last: Sequence[Any]) -> str:
         values = [_dump(v) for v in last]
@@ -152,7 +205,14 @@ class Cursors:
             if not isinstance(values, list) or len(values) != len(types):
                 raise ValueError("shape")
             return [_load(v, t) for v, t in zip(values, types, strict=True)]
-        except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            OverflowError,
+            binascii.Error,
+            orjson.JSONDecodeError,
+        ) as exc:
             raise BadRequest(
                 "The cursor is not one this server issued for this query; start again without it."
             ) from exc
@@ -395,16 +455,35 @@ def _dump(value: Any) -> Any:
     return value
 
 
+# What a key a cursor holds may be: what the columns hold. Integer keys are ids, 32-bit
+# Integer columns (on SQLite the ids stay in that range too: they count rows); past 64 bits
+# an integer was a 500 on SQLite (the driver's OverflowError), past 32 a 400 on PostgreSQL
+# only once the database refused it. The rest could never come from a row either, and is
+# refused before it reaches the database.
+_INT_RANGE = range(-(2**31), 2**31)
+_MAX_TEXT = 1000  # longer than any sortable text column (titles: 500)
+
+
 def _load(value: Any, type_: KeyType) -> Any:
-    if type_ == "datetime" and isinstance(value, str):
-        return datetime.fromisoformat(value)
-    if type_ == "date" and isinstance(value, str):
+    if type_ == "datetime" and isinstance(value, str) and len(value) <= 40:
+        instant = datetime.fromisoformat(value)
+        if instant.tzinfo is None:
+            raise ValueError("an instant without its offset")
+        return instant
+    if type_ == "date" and isinstance(value, str) and len(value) <= 10:
         return date.fromisoformat(value)
     if type_ == "int" and isinstance(value, int) and not isinstance(value, bool):
+        if value not in _INT_RANGE:
+            raise ValueError("an integer out of range")
         return value
     if type_ == "float" and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError("not a finite number")
+        return number
     if type_ == "str" and isinstance(value, str):
+        if len(value) > _MAX_TEXT or "\x00" in value:
+            raise ValueError("not text of a column")
         return value
     raise ValueError(f"cursor value of the wrong type for {type_}")
 

@@ -11,8 +11,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    HttpUrl,
     Strict,
     StringConstraints,
+    TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -175,9 +178,28 @@ class Source(Out):
     url: str | None = Field(examples=[None])
 
 
+_WEB_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def web_url(value: str) -> str:
+    """An absolute http or https URL, kept as sent: a page that shows the source makes it
+    a link, and a ``javascript:`` one would run in the reader's browser. Whitespace and
+    control characters, which parsers skip (``java\tscript:``), are refused, not skipped."""
+    if _SPACE_OR_CONTROL.search(value):
+        raise ValueError("must be an http or https URL, without spaces or control characters")
+    try:
+        _WEB_URL.validate_python(value)
+    except ValidationError:
+        raise ValueError("must be an absolute http or https URL") from None
+    return value
+
+
 class SourceIn(In):
     name: str | None = Field(default=None, max_length=200)
-    url: str | None = Field(default=None, max_length=2000)
+    url: Annotated[str, StringConstraints(max_length=2000), AfterValidator(web_url)] | None = Field(
+        default=None, description="An http or https URL."
+    )
 
 
 class Evidence(Out):

@@ -105,11 +105,16 @@ def last_page_cursor(database_url: str) -> str:
     """The cursor the route would issue for the page before the last, made here: the key of
     the row ``PAGE`` before the end, with the route's sort and query fingerprint."""
     from app.config import Settings
-    from app.pagination import Cursors, parse_sort, route_query
+    from app.db import make_engine, make_sessionmaker
+    from app.pagination import Cursors, cursor_secret, parse_sort, route_query
     from app.routers.observations import DEFAULT_SORT, SORTS
 
     query = route_query("list_observations", {})  # no filter
-    cursors = Cursors(Settings(_env_file=None).cursor_secret)  # as the servers read it
+    engine = make_engine(database_url)  # the servers' key: configured, or the database's
+    cursors = Cursors(
+        cursor_secret(make_sessionmaker(engine), Settings(_env_file=None).cursor_secret)
+    )
+    engine.dispose()
     last = last_page_key(database_url, PAGE)
     return cursors.encode(sort=parse_sort(DEFAULT_SORT, SORTS), query=query, last=last)
 

@@ -5,7 +5,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
+from sqlalchemy.orm import Session
 
+from app import auth
 from app.migrate import head_revision
 from tests.servers import run, serving
 
@@ -95,3 +98,63 @@ def test_import_of_a_malformed_bundle_says_where(
     assert result.returncode == 1
     assert "sectors.0.slug" in result.stderr and "sectors.0.extra" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_keys_refuse_blank_names_and_control_characters(new_database: Callable[[], str]) -> None:
+    """`keys list` shows a key per line: a name with a newline would forge a line of it."""
+    url = new_database()
+    assert run(url, "migrate").returncode == 0
+    for name in ("curator\tcreated 2020-01-01\tactive", "two\nlines", "", "x" * 101):
+        result = run(url, "keys", "create", name)
+        assert result.returncode == 1, (name, result.stdout)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "name" in lines[0], result.stderr
+        assert "pf_" not in result.stdout
+    assert run(url, "keys", "list").stdout == ""
+    assert run(url, "keys", "create", "curator for the 2024 review").returncode == 0
+
+
+def test_a_revoked_keys_name_is_free_and_a_live_ones_is_not(
+    new_database: Callable[[], str],
+) -> None:
+    url = new_database()
+    assert run(url, "migrate").returncode == 0
+    first = run(url, "keys", "create", "curator")
+    assert first.returncode == 0, first.stderr
+    taken = run(url, "keys", "create", "curator")
+    assert taken.returncode == 1
+    assert "keys revoke curator" in taken.stderr and "Traceback" not in taken.stderr
+    assert run(url, "keys", "revoke", "curator").returncode == 0
+    again = run(url, "keys", "create", "curator")
+    assert again.returncode == 0, again.stderr
+    second_key = again.stdout.strip().splitlines()[-1]
+    assert second_key.startswith("pf_") and second_key != first.stdout.strip().splitlines()[-1]
+    states = [line.split("\t") for line in run(url, "keys", "list").stdout.splitlines()]
+    assert [(name, state.split()[0]) for name, _, state in states] == [
+        ("curator", "revoked"),
+        ("curator", "active"),
+    ]
+    # revoke names the live key; the revoked one stays as it was.
+    assert run(url, "keys", "revoke", "curator").returncode == 0
+    states = [line.split("\t") for line in run(url, "keys", "list").stdout.splitlines()]
+    assert [state.split()[0] for _, _, state in states] == ["revoked", "revoked"]
+    assert states[0][2] != states[1][2]  # revoked at two different instants
+    assert run(url, "keys", "revoke", "curator").returncode == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "carriage\rreturn",
+        "bell\x07",
+        "escape\x1b[31m",
+        "nul\x00",
+        "rtl\u202eevil",
+        "   ",
+        " padded ",
+    ],
+)
+def test_a_key_is_never_made_with_an_unprintable_or_blank_name(session: Session, name: str) -> None:
+    with pytest.raises(ValueError, match="name"):
+        auth.create_key(session, name=name)
+    assert name not in [n for n, _, _ in auth.list_keys(session)]

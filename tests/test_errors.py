@@ -5,8 +5,10 @@
 """
 
 import base64
+import json
 import os
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -18,6 +20,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 
 from app.auth import create_key
+from tests.servers import serving
 
 PROBLEM = "application/problem+json"
 POSTGRES = bool(os.environ.get("POLICYFACTS_TEST_DATABASE_URL"))
@@ -505,3 +508,104 @@ def test_a_database_that_does_not_answer_is_a_503_to_retry(failing: TestClient) 
 def test_a_value_the_database_refuses_is_the_clients_400(failing: TestClient) -> None:
     body = assert_problem(failing.get("/refused"), 400)
     assert "secret" not in body["detail"] and "integer out of range" not in body["detail"]
+
+
+# --- on the wire: requests uvicorn parses, and those it answers itself --------------------------
+
+
+@pytest.fixture(scope="module")
+def live(
+    new_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, int]]:
+    """`policyfacts serve`, as deployed: the host and port to open sockets to."""
+    with serving(new_database(), tmp_path_factory.mktemp("wire")) as base:
+        host, port = base.removeprefix("http://").split(":")
+        yield host, int(port)
+
+
+def on_the_wire(address: tuple[str, int], request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """The status, headers and body of the answer to ``request``, bytes as sent."""
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+# Methods the HTTP parser knows and no route takes: they reach the app, which says what is.
+@pytest.mark.parametrize("method", ["PROPFIND", "QUERY", "TRACE", "PURGE", "SEARCH", "LINK"])
+def test_a_method_no_route_takes_is_a_405_problem_on_the_wire(
+    live: tuple[str, int], method: str
+) -> None:
+    request = f"{method} /v1/indicators HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    status, headers, body = on_the_wire(live, request.encode())
+    assert status == 405
+    assert headers["content-type"] == PROBLEM
+    assert headers["allow"] == "GET, HEAD, POST"
+    assert json.loads(body)["status"] == 405
+
+
+def test_a_method_unknown_to_http_is_a_405_problem_where_it_reaches_the_app(
+    client: TestClient,
+) -> None:
+    """uvicorn's parser (httptools) refuses `FOO` itself (below); a server whose parser
+    passes it on (h11, or a proxy in front) gets the app's answer."""
+    response = client.request("FOO", "/v1/indicators")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "GET, HEAD, POST"
+
+
+def test_an_upgrade_to_websocket_is_answered_as_plain_http(live: tuple[str, int]) -> None:
+    """The API has no WebSocket: uvicorn answered an Upgrade with its own empty 403, in text;
+    now the request is served as the HTTP request it also is."""
+    upgrade = (
+        "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    status, headers, body = on_the_wire(live, f"GET /v1/nope HTTP/1.1\r\n{upgrade}".encode())
+    assert (status, headers["content-type"]) == (404, PROBLEM)
+    assert json.loads(body)["status"] == 404
+    status, headers, body = on_the_wire(
+        live, f"GET /v1/indicators?limit=1 HTTP/1.1\r\n{upgrade}".encode()
+    )
+    assert (status, headers["content-type"]) == (200, "application/json")
+    assert len(json.loads(body)["items"]) == 1
+
+
+# What uvicorn answers itself, before any app sees a request: bytes its parser refuses. The
+# README says so ("Errors the server answers itself"); this keeps it true.
+REFUSED_BY_THE_SERVER = {
+    "unknown method": b"FOO /v1/indicators HTTP/1.1\r\nHost: x\r\n\r\n",
+    "lower-case method": b"get /v1/indicators HTTP/1.1\r\nHost: x\r\n\r\n",
+    "negative length": b"POST /v1/sectors HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    "two lengths": b"POST /v1/sectors HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+    b"Content-Length: 2\r\n\r\n{}",
+    "length and chunked": b"POST /v1/sectors HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "bad chunk": b"POST /v1/sectors HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    b"\r\nzz\r\n",
+    "space in the target": b"GET /v1/indi cators HTTP/1.1\r\nHost: x\r\n\r\n",
+    "raw UTF-8 in the target": "GET /v1/indicators?q=é HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+    "bad header": b"GET /v1/indicators HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n",
+    "unknown version": b"GET /v1/indicators HTTP/1.2\r\nHost: x\r\n\r\n",
+    "not HTTP": b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(40),
+}
+
+
+@pytest.mark.parametrize(
+    "request_bytes", REFUSED_BY_THE_SERVER.values(), ids=list(REFUSED_BY_THE_SERVER)
+)
+def test_what_the_server_refuses_itself_is_its_plain_400(
+    live: tuple[str, int], request_bytes: bytes
+) -> None:
+    status, headers, body = on_the_wire(live, request_bytes)
+    assert status == 400
+    assert headers["content-type"] == "text/plain; charset=utf-8"
+    assert body == b"Invalid HTTP request received."

@@ -279,3 +279,22 @@ def test_a_file_whose_small_part_is_no_list_says_so(
     assert ["articles", 0, "sectors", 0] in [loc for loc, _ in errors]  # now unknown
     session.rollback()
     assert snapshot(client) == before
+
+
+def test_a_bundle_with_a_javascript_source_url_is_422_and_loads_nothing(
+    client: TestClient, auth: dict
+) -> None:
+    before = snapshot(client)
+    bad = json.loads(json.dumps(BUNDLE))
+    bad["articles"][0]["source"] = {"name": "x", "url": "javascript:alert(1)"}
+    response = client.post("/v1/imports", json=bad, headers=auth)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    locs = [e["loc"] for e in response.json()["errors"]]
+    assert locs == [["body", "articles", 0, "source", "url"]]
+    assert snapshot(client) == before
+    good = json.loads(json.dumps(BUNDLE))
+    good["articles"][0]["source"] = {"name": "x", "url": "https://example.com/stats"}
+    assert client.post("/v1/imports", json=good, headers=auth).status_code == 200
+    stored = client.get(f"/v1/articles/{good['articles'][0]['slug']}").json()["source"]
+    assert stored == {"name": "x", "url": "https://example.com/stats"}

@@ -6,21 +6,30 @@ are shared by several rows: only the id tiebreak orders those, and a walk that l
 a row across a page boundary fails.
 """
 
+import base64
+import hmac
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import search
+from app.cli import load, seed_bundle
+from app.config import Settings
+from app.db import make_engine, make_sessionmaker
 from app.importer import load_bundle
-from app.models import Article, Indicator, Observation, Sector
-from app.pagination import SortKey
+from app.main import create_app
+from app.migrate import upgrade
+from app.models import Article, Indicator, Observation, Secret, Sector
+from app.pagination import SortKey, cursor_secret
 from app.routers import articles, indicators, observations, sectors, targets
 from app.schemas import Bundle, period_bounds
 
@@ -550,3 +559,184 @@ def test_every_filter_belongs_to_the_query_of_its_cursors(
             assert client.get(url).status_code == 400, url
             checked += 1
     assert checked >= 20
+
+
+# --- the key that signs cursors -------------------------------------------------------------
+
+
+def payload_of(cursor: str) -> dict[str, Any]:
+    data = cursor.partition(".")[0]
+    parsed: dict[str, Any] = orjson.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+    return parsed
+
+
+def signed(payload: bytes, key: Callable[[bytes], bytes]) -> str:
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return f"{b64(payload)}.{b64(key(payload))}"
+
+
+def with_keys(cursor: str, keys: str) -> bytes:
+    """The payload of ``cursor`` with its sort key and id replaced by the JSON ``keys``."""
+    issued = payload_of(cursor)
+    return b'{"s":%s,"q":%s,"k":%s}' % (
+        orjson.dumps(issued["s"]),
+        orjson.dumps(issued["q"]),
+        keys.encode(),
+    )
+
+
+def test_a_cursor_signed_with_the_old_public_default_is_refused(
+    client: TestClient, loaded: Session
+) -> None:
+    """The secret defaulted to a constant anyone can read in the source: with it, anyone
+    could sign a cursor holding whatever they liked."""
+    cursor = client.get("/v1/sectors?limit=2&sort=name").json()["next_cursor"]
+    assert client.get(f"/v1/sectors?limit=2&sort=name&cursor={cursor}").status_code == 200
+    payload = base64.urlsafe_b64decode(cursor.partition(".")[0] + "==")
+    old = signed(payload, lambda p: hmac.new(b"policyfacts-cursors", p, "sha256").digest()[:12])
+    response = client.get(f"/v1/sectors?limit=2&sort=name&cursor={old}")
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+# (a list that pages, the keys a forged cursor holds): values no cursor of the server holds.
+OUT_OF_RANGE = [
+    ("/v1/observations?sort=id&limit=1", f"[{2**63}, 1]"),
+    ("/v1/observations?sort=id&limit=1", f"[{2**31}, 1]"),
+    ("/v1/observations?sort=-id&limit=1", f"[1, {2**63}]"),
+    ("/v1/observations?sort=id&limit=1", f"[{-(2**63) - 1}, 1]"),
+    ("/v1/observations?sort=id&limit=1", f"[{2**64}, 1]"),
+    ("/v1/sectors?q=tied&limit=1", "[1e309, 1]"),
+    ("/v1/sectors?q=tied&limit=1", "[NaN, 1]"),
+    ("/v1/observations?sort=period&limit=1", '["0000-01-01", 1]'),
+    ("/v1/observations?sort=period&limit=1", '["2024-02-30", 1]'),
+    ("/v1/articles?sort=published_at&limit=1", '["2024-06-01T12:00:00", 1]'),
+    ("/v1/articles?sort=published_at&limit=1", '["10000-01-01T00:00:00+00:00", 1]'),
+    ("/v1/indicators?sort=name&limit=1", '["Tied\\u0000indicator", 1]'),
+    ("/v1/indicators?sort=name&limit=1", f'["{"x" * 1001}", 1]'),
+]
+
+
+@pytest.mark.parametrize(("url", "keys"), OUT_OF_RANGE, ids=[k[:40] for _, k in OUT_OF_RANGE])
+def test_a_signed_cursor_holding_what_no_row_holds_is_refused(
+    client: TestClient, loaded: Session, url: str, keys: str
+) -> None:
+    """Were the key to leak, a forged cursor would still be a 400: 2**63 was a 500 on SQLite
+    (the driver's OverflowError)."""
+    cursor = client.get(url).json()["next_cursor"]
+    assert client.get(f"{url}&cursor={cursor}").status_code == 200
+    cursors = client.app.state.cursors  # type: ignore[attr-defined]
+    forged = signed(with_keys(cursor, keys), cursors._sign)
+    response = client.get(f"{url}&cursor={forged}")
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "cursor" in response.json()["detail"]
+
+
+def test_a_signed_cursor_at_the_edge_of_the_range_is_served(
+    client: TestClient, loaded: Session
+) -> None:
+    cursors = client.app.state.cursors  # type: ignore[attr-defined]
+    url = "/v1/observations?sort=id&limit=1"
+    cursor = client.get(url).json()["next_cursor"]
+    for keys in (f"[{2**31 - 1}, 1]", f"[{-(2**31)}, 1]", f"[1, {2**31 - 1}]"):
+        forged = signed(with_keys(cursor, keys), cursors._sign)
+        response = client.get(f"{url}&cursor={forged}")
+        # Ids at the ends of the id columns' range: past every row or before, not an error.
+        assert response.status_code == 200, response.text
+
+
+def fresh_database(new_database: Callable[[], str]) -> str:
+    url = new_database()
+    engine = make_engine(url)
+    upgrade(engine)
+    load(engine, seed_bundle())
+    engine.dispose()
+    return url
+
+
+def test_apps_on_one_database_share_a_key_no_one_configured(
+    new_database: Callable[[], str],
+) -> None:
+    """Instances behind one load balancer take each other's cursors with nothing set: the
+    first to need a key makes one and keeps it in the database."""
+    url = fresh_database(new_database)
+    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    assert settings.cursor_secret is None
+    with (
+        TestClient(create_app(settings)) as one,
+        TestClient(create_app(settings)) as other,
+    ):
+        first = one.get("/v1/indicators?limit=3").json()
+        cursor = first["next_cursor"]
+        second = other.get(f"/v1/indicators?limit=3&cursor={cursor}")
+        assert second.status_code == 200, second.text
+        assert one.get(f"/v1/indicators?limit=3&cursor={cursor}").json() == second.json()
+        slugs = [item["slug"] for item in first["items"] + second.json()["items"]]
+        assert len(set(slugs)) == 6
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        stored = connection.scalars(select(Secret.value)).all()
+    engine.dispose()
+    assert len(stored) == 1 and len(stored[0]) >= 32
+
+
+def test_a_configured_secret_signs_instead_of_the_stored_one(
+    new_database: Callable[[], str],
+) -> None:
+    url = fresh_database(new_database)
+    mine = Settings(_env_file=None, database_url=url, cursor_secret="s3cret-" * 5)  # type: ignore[call-arg]
+    stored = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    with TestClient(create_app(mine)) as one, TestClient(create_app(stored)) as other:
+        cursor = one.get("/v1/indicators?limit=3").json()["next_cursor"]
+        assert one.get(f"/v1/indicators?limit=3&cursor={cursor}").status_code == 200
+        assert other.get(f"/v1/indicators?limit=3&cursor={cursor}").status_code == 400
+
+
+def test_processes_starting_at_once_agree_on_one_key(new_database: Callable[[], str]) -> None:
+    url = new_database()
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    starters = 6
+    barrier = threading.Barrier(starters)
+    keys: list[str] = []
+
+    def start() -> None:
+        # An engine each, as a process has: its own connections, racing in the database.
+        own = make_engine(url)
+        barrier.wait()
+        keys.append(cursor_secret(make_sessionmaker(own), None))
+        own.dispose()
+
+    threads = [threading.Thread(target=start) for _ in range(starters)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(keys) == starters and len(set(keys)) == 1
+
+
+def test_a_process_that_loses_the_race_takes_the_winners_key(
+    new_database: Callable[[], str],
+) -> None:
+    """Another process stores its key between this one finding none and storing its own."""
+    url = new_database()
+    engine = make_engine(url)
+    upgrade(engine)
+    factory = make_sessionmaker(engine)
+    opened = 0
+
+    def sessions() -> Session:
+        nonlocal opened
+        opened += 1
+        if opened == 2:  # this process found no key and is about to store one
+            with factory() as other, other.begin():
+                other.add(Secret(name="cursor", value="the winner's"))
+        return factory()
+
+    assert cursor_secret(sessions, None) == "the winner's"
+    assert cursor_secret(factory, None) == "the winner's"
+    engine.dispose()

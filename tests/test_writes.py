@@ -515,3 +515,61 @@ def test_a_write_whose_commit_fails_is_not_reported_as_done(
     monkeypatch.setattr(Session, "commit", refuse)
     response = client.post("/v1/sectors", headers=auth, json={"slug": "steel", "name": "Steel"})
     assert response.status_code == 503  # the commit runs before the answer, never after
+
+
+# --- source URLs ----------------------------------------------------------------------------
+
+# Links a page showing the source would make clickable: only http and https may be stored.
+NOT_WEB_URLS = [
+    "javascript:alert(document.cookie)",
+    "JavaScript:alert(1)",
+    " javascript:alert(1)",
+    "java\tscript:alert(1)",
+    "vbscript:msgbox(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "file:///etc/passwd",
+    "ftp://example.com/report.pdf",
+    "//example.com/report",
+    "/relative/path",
+    "http://",
+    "https://exa mple.com/",
+    "https://example.com/\n",
+    "not a url",
+]
+
+
+@pytest.mark.parametrize("url", NOT_WEB_URLS)
+def test_a_source_url_other_than_http_or_https_is_422(
+    client: TestClient, auth: dict, url: str
+) -> None:
+    before = snapshot(client)
+    article = {"slug": "x", "title": "X", "published_at": "2025-02-28T10:00:00+08:00", "body": "B"}
+    response = client.post("/v1/articles", headers=auth, json={**article, "source": {"url": url}})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", "source", "url"]]
+    tag = client.get(f"/v1/articles/{ARTICLE}").headers["etag"]
+    patched = client.patch(
+        f"/v1/articles/{ARTICLE}",
+        headers={**auth, "If-Match": tag},
+        json={"source": {"name": "x", "url": url}},
+    )
+    assert patched.status_code == 422, patched.text
+    assert snapshot(client) == before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/report?year=2024&lang=en#table-3",
+        "HTTP://Example.COM",
+        "http://127.0.0.1:8080/a%20b",
+        "https://例え.jp/報告",
+    ],
+)
+def test_a_web_source_url_is_kept_as_sent(client: TestClient, auth: dict, url: str) -> None:
+    article = {"slug": "x", "title": "X", "published_at": "2025-02-28T10:00:00+08:00", "body": "B"}
+    source = {"name": "Example", "url": url}
+    response = client.post("/v1/articles", headers=auth, json={**article, "source": source})
+    assert response.status_code == 201, response.text
+    assert client.get("/v1/articles/x").json()["source"] == source
