@@ -157,11 +157,16 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return problem(422, f"The request is not valid: {where}.", errors=errors)
 
 
-async def _database_error(_request: Request, exc: Exception) -> Response:
-    log.error("database unavailable: %s", exc.__class__.__name__, exc_info=exc)
+def unavailable() -> Response:
+    """The answer to any request that needs a database that does not answer."""
     return problem(
         503, "The database is unavailable; try again shortly.", headers={"Retry-After": "1"}
     )
+
+
+async def _database_error(_request: Request, exc: Exception) -> Response:
+    log.error("database unavailable: %s", exc.__class__.__name__, exc_info=exc)
+    return unavailable()
 
 
 async def _data_error(_request: Request, exc: Exception) -> Response:

@@ -41,13 +41,24 @@ def test_an_unreachable_database_is_a_quick_503() -> None:
 
 
 class Proxy:
-    """A TCP relay to PostgreSQL that can be cut and restored, as if the server went away."""
+    """A TCP relay to PostgreSQL that can be cut and restored, as if the server went away,
+    or paused and resumed, as if it stopped answering: the sockets stay open and what is
+    sent is accepted, but nothing reaches the other side until ``resume`` (a blackhole, as
+    a hung server or a lost route looks to the client, not a reset)."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.port = 0
         self.sockets: list[socket.socket] = []
         self.listener: socket.socket | None = None
+        self.flowing = threading.Event()
+        self.flowing.set()
+
+    def pause(self) -> None:
+        self.flowing.clear()
+
+    def resume(self) -> None:
+        self.flowing.set()
 
     def start(self) -> None:
         self.listener = socket.socket()
@@ -82,10 +93,10 @@ class Proxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self.flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
@@ -97,6 +108,7 @@ def proxy(database_url: str) -> Iterator[Proxy]:
     relay = Proxy((url.host or "127.0.0.1", url.port or 5432))
     relay.start()
     yield relay
+    relay.resume()
     relay.stop()
 
 
@@ -117,6 +129,44 @@ def test_the_service_recovers_when_the_database_comes_back(database_url: str, pr
         proxy.start()
         assert client.get("/readyz").status_code == 200
         assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
+
+
+def answer_within(client: TestClient, url: str, seconds: float = 3) -> httpx.Response:
+    started = time.monotonic()
+    response = client.get(url)
+    assert time.monotonic() - started < seconds, url
+    return response
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="the database server to pause is PostgreSQL")
+def test_a_database_that_stops_answering_is_a_quick_503(database_url: str, proxy: Proxy) -> None:
+    """Sockets open, nothing answered: each request is answered within 3 s all the same,
+    cached answers included, and the service recovers once the database answers again."""
+    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+    settings = Settings(database_url=url.render_as_string(hide_password=False))
+    cached, other = "/v1/indicators/chn-gdp-growth", "/v1/indicators?limit=2"
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        assert client.get(cached).status_code == 200
+        assert client.get("/readyz").status_code == 200
+        proxy.pause()
+        try:
+            # Past the poll interval the cache must learn the data version before it answers.
+            time.sleep(settings.cache_poll_seconds + 0.1)
+            for path in (cached, other, "/readyz", cached, other, "/readyz", cached):
+                response = answer_within(client, path)
+                assert response.status_code == 503, path
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.headers["retry-after"] == "1"
+            assert answer_within(client, "/healthz").status_code == 200
+        finally:
+            # Before the client closes: it waits for the threads blocked on the database.
+            proxy.resume()
+        deadline = time.monotonic() + 10
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "/readyz not 200 again within 10 s"
+            time.sleep(0.2)
+        assert client.get(cached).status_code == 200
+        assert client.get(other).status_code == 200
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="the database server to cut is PostgreSQL")
