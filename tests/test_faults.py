@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app.auth import create_key, revoke_key
@@ -167,6 +168,29 @@ def test_a_database_that_stops_answering_is_a_quick_503(database_url: str, proxy
             time.sleep(0.2)
         assert client.get(cached).status_code == 200
         assert client.get(other).status_code == 200
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="statement_timeout is PostgreSQL's")
+def test_a_read_stuck_behind_a_lock_is_a_quick_503(database_url: str) -> None:
+    """A migration's lock (or anything that holds one) makes reads wait: the server cuts
+    them after the reads' statement timeout, so they are answered, with a 503."""
+    app = create_app(Settings(database_url=database_url))
+    locker = create_engine(database_url)
+    with locker.connect() as connection, TestClient(app, raise_server_exceptions=False) as client:
+        connection.execute(text("LOCK TABLE indicators IN ACCESS EXCLUSIVE MODE"))
+        # Released after 6 s however the test goes, so that a read without a timeout is
+        # answered late (and fails) instead of hanging the suite.
+        release = threading.Timer(6, connection.connection.dbapi_connection.rollback)
+        release.start()
+        try:
+            response = answer_within(client, "/v1/indicators/chn-gdp-growth")
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "1"
+        finally:
+            release.cancel()
+            connection.rollback()
+        assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
+    locker.dispose()
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="the database server to cut is PostgreSQL")
