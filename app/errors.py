@@ -7,7 +7,14 @@ from typing import Any, ClassVar
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match, Mount
@@ -206,4 +213,10 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InterfaceError, _database_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DataError, _data_error)
+    # The database itself is unusable (SQLite: "file is not a database", "database disk
+    # image is malformed"): the operator's to fix, as a lost server is. The subclasses that
+    # mean something else keep their own handlers; a ProgrammingError is our statement's
+    # mistake, not the database's state, and stays a 500.
+    app.add_exception_handler(DatabaseError, _database_error)
+    app.add_exception_handler(ProgrammingError, _unexpected)
     app.add_exception_handler(Exception, _unexpected)

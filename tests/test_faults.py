@@ -17,8 +17,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app.auth import create_key, revoke_key
+from app.cli import load, seed_bundle
 from app.config import Settings
+from app.db import make_engine
 from app.main import create_app
+from app.migrate import upgrade
 from bench.data import write_bundle
 from tests.conftest import POSTGRES_URL
 from tests.servers import COMMAND, run, serving
@@ -223,6 +226,35 @@ def test_reads_and_writes_after_a_restart_while_idle_succeed(
         with app.state.sessionmaker() as session:
             revoke_key(session, name="after-restart")
             session.commit()
+
+
+@pytest.fixture
+def sqlite_file(new_database: Callable[[], str]) -> Path:
+    """A seeded SQLite database of the test's own, by its path."""
+    url = new_database()
+    engine = make_engine(url)
+    upgrade(engine)
+    load(engine, seed_bundle())
+    engine.dispose()
+    return Path(make_url(url).database or "")
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"]
+
+
+@pytest.mark.skipif(POSTGRES_URL is not None, reason="a database file is SQLite's")
+def test_a_corrupt_sqlite_file_is_503_not_500(sqlite_file: Path) -> None:
+    """A file that is not (or no longer) a database, as a botched restore leaves it."""
+    with sqlite_file.open("r+b") as file:
+        file.write(b"\xff" * 100)  # the header: no longer "SQLite format 3"
+    app = create_app(Settings(database_url=f"sqlite:///{sqlite_file}"))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for url in ("/v1/indicators/chn-gdp-growth", "/v1/indicators", "/v1/search?q=gdp"):
+            assert_unavailable(client.get(url))
+        assert client.get("/readyz").status_code == 503
 
 
 def test_a_client_that_disconnects_mid_body_changes_nothing(
