@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -26,6 +27,7 @@ from bench.data import write_bundle
 from tests.conftest import POSTGRES_URL
 from tests.servers import COMMAND, run, serving
 
+STEEL = {"slug": "steel", "name": "Steel"}
 DEAD = "postgresql+psycopg://postgres@127.0.0.1:9/policyfacts"  # nothing listens on port 9
 
 
@@ -255,6 +257,33 @@ def test_a_corrupt_sqlite_file_is_503_not_500(sqlite_file: Path) -> None:
         for url in ("/v1/indicators/chn-gdp-growth", "/v1/indicators", "/v1/search?q=gdp"):
             assert_unavailable(client.get(url))
         assert client.get("/readyz").status_code == 503
+
+
+@pytest.mark.skipif(POSTGRES_URL is not None, reason="a database file is SQLite's")
+def test_a_deleted_sqlite_file_is_503_until_it_is_back(sqlite_file: Path, tmp_path: Path) -> None:
+    """Writes are not accepted into a file that is gone, no empty database takes its place,
+    and the service answers again once the file is restored."""
+    app = create_app(Settings(database_url=f"sqlite:///{sqlite_file}"))
+    with app.state.sessionmaker() as session:
+        auth = {"Authorization": f"Bearer {create_key(session, name='deleted')}"}
+        session.commit()
+    backup = tmp_path / "backup.db"
+    shutil.copy(sqlite_file, backup)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
+        assert client.get("/readyz").status_code == 200
+        sqlite_file.unlink()
+        for _ in range(5):
+            assert_unavailable(client.post("/v1/sectors", json=STEEL, headers=auth))
+            assert_unavailable(client.get("/readyz"))
+            assert_unavailable(client.get("/v1/indicators/chn-gdp-growth"))
+            assert_unavailable(client.get("/v1/sectors?limit=5"))
+        assert not sqlite_file.exists()
+        shutil.copy(backup, sqlite_file)
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
+        assert client.get("/v1/sectors/steel").status_code == 404
+        assert client.post("/v1/sectors", json=STEEL, headers=auth).status_code == 201
 
 
 def test_a_client_that_disconnects_mid_body_changes_nothing(
