@@ -63,6 +63,9 @@ async def _current_revision(app: FastAPI) -> str | None:
         check = state.readiness_check = asyncio.ensure_future(
             asyncio.to_thread(current_revision, state.engine)
         )
+        # Its error is read by whoever still waits; when no one does, it is read here, or
+        # asyncio logs it as never retrieved.
+        check.add_done_callback(lambda done: done.cancelled() or done.exception())
         state.readiness_since = time.monotonic()
     left = state.readiness_since + WAIT_SECONDS - time.monotonic()
     return await asyncio.wait_for(asyncio.shield(check), max(left, 0))
