@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.db import ReadConnections
-from app.errors import AppError, problem, unavailable
+from app.errors import AppError, log, problem, unavailable
 from app.models import ApiKey, utcnow
 
 KEY_PREFIX = "pf_"
@@ -165,7 +165,8 @@ class KeyFirst:
             try:
                 name = await anyio.to_thread.run_sync(self._name_of, key)
             except SQLAlchemyError as error:
-                await unavailable(error)(scope, receive, send)
+                log.error("database unavailable: %s", error.__class__.__name__, exc_info=error)
+                await unavailable()(scope, receive, send)
                 return
         if name is None:
             refused = problem(401, _INVALID if key else _MISSING, headers=Unauthorized.headers)

@@ -8,6 +8,11 @@ if it was made at the version last read. So a write made by another process is s
 within ``poll_seconds``, inside the one second API.md promises; the process that made the
 write drops its cache at once. A 304 from the cache is only ever for the ETag of the very
 answer the cache would send.
+
+A database that stops answering (a hung server, a lost route) must not hang the requests
+that wait for the version: they wait ``WAIT_SECONDS`` at most, then get a 503. Not the
+cached answer: past the poll interval the cache cannot know it is still current, and serving
+it longer would break the one-second promise for as long as the database is gone.
 """
 
 import asyncio
@@ -18,9 +23,13 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import unavailable
 from app.responses import matches
 
 MAX_ENTRY_BYTES = 1 << 20
+# The longest a request waits for the data version: one row by its key, read in well under
+# a millisecond, tens of milliseconds under load; 2 s leaves the 503 inside 3 s.
+WAIT_SECONDS = 2.0
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 Key = tuple[str, bytes, bytes, bytes]  # path, query string, and the Accept and Origin fields
@@ -56,7 +65,8 @@ class ResponseCache:
         self.size = 0
         self.version = -1  # -1: unknown (never read, or the database did not answer)
         self.read_at = float("-inf")
-        self.lock = asyncio.Lock()
+        self.reading: asyncio.Task[None] | None = None  # the one reading under way
+        self.reading_since = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,7 +79,9 @@ class ResponseCache:
         if method not in ("GET", "HEAD") or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        await self.refresh()
+        if not await self.refresh():
+            await unavailable()(scope, receive, send)
+            return
         key = (
             scope["path"],
             scope["query_string"],
@@ -86,22 +98,40 @@ class ResponseCache:
             return
         await self.app(scope, receive, self.storing(send, key, self.version))
 
-    async def refresh(self) -> None:
-        """Read the data version when the last reading is older than ``poll_seconds``."""
+    async def refresh(self) -> bool:
+        """Read the data version when the last reading is older than ``poll_seconds``; False
+        when the database has not answered for ``WAIT_SECONDS``.
+
+        One reading at a time, in a task that the requests wait for: a request that gives up
+        leaves it running (a thread blocked on a socket cannot be stopped), and the requests
+        after it wait only for what is left of its ``WAIT_SECONDS``, so a database that does
+        not answer holds one thread, not one per request."""
         if time.monotonic() - self.read_at < self.poll_seconds:
-            return
-        async with self.lock:  # one reading for all the requests that wait for it
-            if time.monotonic() - self.read_at < self.poll_seconds:
-                return
-            started = time.monotonic()
-            try:
-                version = await asyncio.to_thread(self.read_version)
-            except Exception:
-                version = -1  # no answer: serve nothing from the cache until there is one
-            if version != self.version:
-                self.clear()
-                self.version = version
-            self.read_at = started
+            return True
+        if self.reading is None:
+            self.reading_since = time.monotonic()
+            self.reading = asyncio.create_task(self.read())
+        left = self.reading_since + WAIT_SECONDS - time.monotonic()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.reading), max(left, 0))
+        except TimeoutError:
+            self.clear()
+            self.version = -1
+            return False
+        return True
+
+    async def read(self) -> None:
+        started = time.monotonic()
+        try:
+            version = await asyncio.to_thread(self.read_version)
+        except Exception:
+            version = -1  # no answer: serve nothing from the cache until there is one
+        finally:
+            self.reading = None
+        if version != self.version:
+            self.clear()
+            self.version = version
+        self.read_at = started
 
     def clear(self) -> None:
         self.entries.clear()

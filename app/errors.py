@@ -7,7 +7,14 @@ from typing import Any, ClassVar
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -158,16 +165,16 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return problem(422, f"The request is not valid: {where}.", errors=errors)
 
 
-def unavailable(exc: Exception) -> Response:
-    """The 503 of a database that does not answer (logged)."""
-    log.error("database unavailable: %s", exc.__class__.__name__, exc_info=exc)
+def unavailable() -> Response:
+    """The answer to any request that needs a database that does not answer."""
     return problem(
         503, "The database is unavailable; try again shortly.", headers={"Retry-After": "1"}
     )
 
 
 async def _database_error(_request: Request, exc: Exception) -> Response:
-    return unavailable(exc)
+    log.error("database unavailable: %s", exc.__class__.__name__, exc_info=exc)
+    return unavailable()
 
 
 async def _busy(_request: Request, exc: Exception) -> Response:
@@ -215,4 +222,10 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeout, _busy)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DataError, _data_error)
+    # The database itself is unusable (SQLite: "file is not a database", "database disk
+    # image is malformed"): the operator's to fix, as a lost server is. The subclasses that
+    # mean something else keep their own handlers; a ProgrammingError is our statement's
+    # mistake, not the database's state, and stays a 500.
+    app.add_exception_handler(DatabaseError, _database_error)
+    app.add_exception_handler(ProgrammingError, _unexpected)
     app.add_exception_handler(Exception, _unexpected)

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -13,15 +14,20 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app.auth import create_key, revoke_key
+from app.cli import load, seed_bundle
 from app.config import Settings
+from app.db import make_engine
 from app.main import create_app
+from app.migrate import upgrade
 from bench.data import write_bundle
 from tests.conftest import POSTGRES_URL
 from tests.servers import COMMAND, run, serving
 
+STEEL = {"slug": "steel", "name": "Steel"}
 DEAD = "postgresql+psycopg://postgres@127.0.0.1:9/policyfacts"  # nothing listens on port 9
 
 
@@ -41,13 +47,24 @@ def test_an_unreachable_database_is_a_quick_503() -> None:
 
 
 class Proxy:
-    """A TCP relay to PostgreSQL that can be cut and restored, as if the server went away."""
+    """A TCP relay to PostgreSQL that can be cut and restored, as if the server went away,
+    or paused and resumed, as if it stopped answering: the sockets stay open and what is
+    sent is accepted, but nothing reaches the other side until ``resume`` (a blackhole, as
+    a hung server or a lost route looks to the client, not a reset)."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.port = 0
         self.sockets: list[socket.socket] = []
         self.listener: socket.socket | None = None
+        self.flowing = threading.Event()
+        self.flowing.set()
+
+    def pause(self) -> None:
+        self.flowing.clear()
+
+    def resume(self) -> None:
+        self.flowing.set()
 
     def start(self) -> None:
         self.listener = socket.socket()
@@ -82,10 +99,10 @@ class Proxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self.flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
@@ -97,6 +114,7 @@ def proxy(database_url: str) -> Iterator[Proxy]:
     relay = Proxy((url.host or "127.0.0.1", url.port or 5432))
     relay.start()
     yield relay
+    relay.resume()
     relay.stop()
 
 
@@ -117,6 +135,67 @@ def test_the_service_recovers_when_the_database_comes_back(database_url: str, pr
         proxy.start()
         assert client.get("/readyz").status_code == 200
         assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
+
+
+def answer_within(client: TestClient, url: str, seconds: float = 3) -> httpx.Response:
+    started = time.monotonic()
+    response = client.get(url)
+    assert time.monotonic() - started < seconds, url
+    return response
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="the database server to pause is PostgreSQL")
+def test_a_database_that_stops_answering_is_a_quick_503(database_url: str, proxy: Proxy) -> None:
+    """Sockets open, nothing answered: each request is answered within 3 s all the same,
+    cached answers included, and the service recovers once the database answers again."""
+    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+    settings = Settings(database_url=url.render_as_string(hide_password=False))
+    cached, other = "/v1/indicators/chn-gdp-growth", "/v1/indicators?limit=2"
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        assert client.get(cached).status_code == 200
+        assert client.get("/readyz").status_code == 200
+        proxy.pause()
+        try:
+            # Past the poll interval the cache must learn the data version before it answers.
+            time.sleep(settings.cache_poll_seconds + 0.1)
+            for path in (cached, other, "/readyz", cached, other, "/readyz", cached):
+                response = answer_within(client, path)
+                assert response.status_code == 503, path
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.headers["retry-after"] == "1"
+            assert answer_within(client, "/healthz").status_code == 200
+        finally:
+            # Before the client closes: it waits for the threads blocked on the database.
+            proxy.resume()
+        deadline = time.monotonic() + 10
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "/readyz not 200 again within 10 s"
+            time.sleep(0.2)
+        assert client.get(cached).status_code == 200
+        assert client.get(other).status_code == 200
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="statement_timeout is PostgreSQL's")
+def test_a_read_stuck_behind_a_lock_is_a_quick_503(database_url: str) -> None:
+    """A migration's lock (or anything that holds one) makes reads wait: the server cuts
+    them after the reads' statement timeout, so they are answered, with a 503."""
+    app = create_app(Settings(database_url=database_url))
+    locker = create_engine(database_url)
+    with locker.connect() as connection, TestClient(app, raise_server_exceptions=False) as client:
+        connection.execute(text("LOCK TABLE indicators IN ACCESS EXCLUSIVE MODE"))
+        # Released after 6 s however the test goes, so that a read without a timeout is
+        # answered late (and fails) instead of hanging the suite.
+        release = threading.Timer(6, connection.connection.dbapi_connection.rollback)
+        release.start()
+        try:
+            response = answer_within(client, "/v1/indicators/chn-gdp-growth")
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "1"
+        finally:
+            release.cancel()
+            connection.rollback()
+        assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
+    locker.dispose()
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="the database server to cut is PostgreSQL")
@@ -149,6 +228,65 @@ def test_reads_and_writes_after_a_restart_while_idle_succeed(
         with app.state.sessionmaker() as session:
             revoke_key(session, name="after-restart")
             session.commit()
+
+
+@pytest.fixture
+def sqlite_file(new_database: Callable[[], str]) -> Path:
+    """A seeded SQLite database of the test's own, by its path."""
+    url = new_database()
+    engine = make_engine(url)
+    upgrade(engine)
+    load(engine, seed_bundle())
+    engine.dispose()
+    return Path(make_url(url).database or "")
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"]
+
+
+@pytest.mark.skipif(POSTGRES_URL is not None, reason="a database file is SQLite's")
+def test_a_corrupt_sqlite_file_is_503_not_500(sqlite_file: Path) -> None:
+    """A file that is not (or no longer) a database, as a botched restore leaves it."""
+    with sqlite_file.open("r+b") as file:
+        file.write(b"\xff" * 100)  # the header: no longer "SQLite format 3"
+    app = create_app(Settings(database_url=f"sqlite:///{sqlite_file}"))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for url in ("/v1/indicators/chn-gdp-growth", "/v1/indicators", "/v1/search?q=gdp"):
+            assert_unavailable(client.get(url))
+        assert client.get("/readyz").status_code == 503
+
+
+@pytest.mark.skipif(POSTGRES_URL is not None, reason="a database file is SQLite's")
+def test_a_deleted_sqlite_file_is_503_until_it_is_back(sqlite_file: Path, tmp_path: Path) -> None:
+    """Writes are not accepted into a file that is gone, no empty database takes its place,
+    and the service answers again once the file is restored."""
+    app = create_app(Settings(database_url=f"sqlite:///{sqlite_file}"))
+    with app.state.sessionmaker() as session:
+        auth = {"Authorization": f"Bearer {create_key(session, name='deleted')}"}
+        session.commit()
+    backup = tmp_path / "backup.db"
+    shutil.copy(sqlite_file, backup)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
+        assert client.get("/readyz").status_code == 200
+        sqlite_file.unlink()
+        # The response cache may answer from memory for one poll interval, as it may after
+        # any change; past it, it asks the database again and learns that it is gone.
+        time.sleep(app.state.settings.cache_poll_seconds + 0.1)
+        for _ in range(5):
+            assert_unavailable(client.post("/v1/sectors", json=STEEL, headers=auth))
+            assert_unavailable(client.get("/readyz"))
+            assert_unavailable(client.get("/v1/indicators/chn-gdp-growth"))
+            assert_unavailable(client.get("/v1/sectors?limit=5"))
+        assert not sqlite_file.exists()
+        shutil.copy(backup, sqlite_file)
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
+        assert client.get("/v1/sectors/steel").status_code == 404
+        assert client.post("/v1/sectors", json=STEEL, headers=auth).status_code == 201
 
 
 def test_a_client_that_disconnects_mid_body_changes_nothing(

@@ -98,7 +98,7 @@ def test_the_lean_handler_serves_the_plain_gets(client: TestClient) -> None:
                 lean = routing._plan(api_route.dependant, endpoint=True) is not None
                 planned.append((api_route.path, lean))
     assert len(planned) >= 12
-    assert [path for path, lean in planned if not lean] == ["/readyz"]  # a sync def
+    assert [path for path, lean in planned if not lean] == []
 
 
 @pytest.mark.parametrize("url", URLS)
@@ -161,7 +161,6 @@ def test_lean_routes_are_found_without_fastapis_router(
 @pytest.mark.parametrize(
     ("method", "url", "status"),
     [
-        ("GET", "/readyz", 200),  # a plain def: FastAPI's handler
         ("GET", "/openapi.json", 200),  # the app's own route
         ("GET", "/docs", 200),
         ("POST", "/healthz", 405),  # a write without a key is KeyFirst's (test_abuse)
