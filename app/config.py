@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         description="How often a process reads the data version: other processes' writes "
         "are served within this many seconds.",
     )
+    fast_path: bool = Field(
+        default=True,
+        description="Take the routing and SQL shortcuts past FastAPI's and SQLAlchemy's public "
+        "API (app/fast); false serves the same answers through the frameworks alone.",
+    )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest request body accepted (413)."
     )

@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from app import __version__, errors, openapi
+from app import __version__, errors, fast, openapi
 from app.cache import ResponseCache
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker, read_connections
@@ -58,7 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
         routes += module.router.routes
-    app.router.middleware_stack = Dispatch(app, routes)
+    if fast.configure(wanted=settings.fast_path):  # else FastAPI's own router and handlers
+        app.router.middleware_stack = Dispatch(app, routes)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
     app.add_middleware(
         CORSMiddleware,
