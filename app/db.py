@@ -87,18 +87,18 @@ def _sqlite_begin(connection: Connection) -> None:
 
 def on_cursor(connection: Connection) -> bool:
     """Whether statements may go straight to the DBAPI cursor (``run_on_cursor``): on the
-    fast path (``app.fast``), and while nothing listens to the connection's executions and
-    nothing echoes them. Tracers (OpenTelemetry's instrumentation), echo and loggers get
-    every statement from SQLAlchemy's own execution instead, with the execution context
-    they expect, at SQLAlchemy's cost."""
+    fast path (``app.fast``), and while nothing listens to the connection's cursor events
+    and nothing echoes its statements. Tracers (OpenTelemetry's instrumentation), echo and
+    loggers get every statement from SQLAlchemy's own execution instead, with the execution
+    context they expect, at SQLAlchemy's cost. Only the cursor events are looked at: each
+    look costs about a microsecond, on reads that take 20; a listener of ``before_execute``
+    alone (the Core statement) does not hear the hot statements."""
     dispatch = connection.dispatch
     return (
         fast.enabled()
         and not connection._echo
         and not dispatch.before_cursor_execute
         and not dispatch.after_cursor_execute
-        and not dispatch.before_execute
-        and not dispatch.after_execute
     )
 
 
