@@ -3,6 +3,7 @@ statements, and to plain FastAPI and SQLAlchemy when it is turned off or the fra
 at versions it was not tested with."""
 
 import logging
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from packaging.specifiers import SpecifierSet
 from sqlalchemy import Connection, Engine
 
 from app import fast, prepared
+from app.cli import main
 from app.config import Settings
 from app.main import create_app
 from app.routing import Dispatch
@@ -144,3 +146,18 @@ def test_the_tested_versions_are_those_pyproject_pins() -> None:
         name: SpecifierSet(tested) for name, tested in fast.TESTED.items()
     }
     assert fast.untested() == []  # the suite runs on what it pins
+
+
+def test_postgresql_without_its_driver_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """psycopg is the postgres extra: an install without it says what to install."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    monkeypatch.setenv("POLICYFACTS_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1/none")
+    monkeypatch.setattr(sys, "argv", ["policyfacts", "migrate"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert (
+        exited.value.code
+        == "policyfacts: PostgreSQL needs psycopg: pip install 'policyfacts[postgres]'"
+    )
