@@ -1,10 +1,14 @@
 # policyfacts: a slim, non-root image. Build: docker build -t policyfacts .
+# With PostgreSQL's driver: docker build --build-arg EXTRAS=postgres -t policyfacts .
 FROM python:3.11-slim AS build
+ARG EXTRAS=""
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY app ./app
 COPY migrations ./migrations
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The project's own dependencies (not the lock's test tools) at the lock's versions.
+RUN sed -n 's/^\([A-Za-z0-9._-]*==[^ ]*\).*/\1/p' requirements.lock > /tmp/constraints.txt \
+    && pip wheel --no-cache-dir -c /tmp/constraints.txt --wheel-dir /wheels ".${EXTRAS:+[$EXTRAS]}"
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -2,15 +2,25 @@
 PYTHON ?= .venv/bin/python
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: help install serve test test-postgres lint check bench bench-smoke
+.PHONY: help install serve test test-postgres lint check bench bench-smoke lock
 
 help:  ## list the chores
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-install:  ## a virtual environment with the project (editable) and its test tools
+install:  ## a virtual environment with the locked packages, the project (editable) and its test tools
 	python3 -m venv .venv
 	$(PYTHON) -m pip install -q --upgrade pip
-	$(PYTHON) -m pip install -q -e '.[test]'
+	$(PYTHON) -m pip install -q --require-hashes --no-deps -r requirements.lock
+	$(PYTHON) -m pip install -q --no-deps -e '.[test]'
+	$(PYTHON) -m pip check
+
+lock:  ## requirements.lock from pyproject.toml, with hashes (needs pip-tools: pip install pip-tools)
+	pip-compile -q --extra test --strip-extras --generate-hashes --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	# The [test] extra names the project itself (for [postgres]): not a package to lock.
+	sed -i -e '/^policyfacts @ /,/^[a-z]/{/^policyfacts @ /d;/^    #/d}' \
+		-e '/^# WARNING: pip install will require/d' -e '/^# Consider using a hashable URL/d' \
+		requirements.lock
 
 serve:  ## serve on SQLite (migrates and seeds on first start)
 	.venv/bin/policyfacts serve

@@ -225,4 +225,12 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) ->
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except ModuleNotFoundError as error:
+        if error.name != "psycopg":
+            raise
+        # psycopg is the postgres extra: a PostgreSQL URL on an install without it.
+        raise SystemExit(
+            "policyfacts: PostgreSQL needs psycopg: pip install 'policyfacts[postgres]'"
+        ) from None

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
         description="Addresses or networks of the proxies in front whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed (JSON list, or comma-separated); none by default.",
     )
+    fast_path: bool = Field(
+        default=True,
+        description="Take the routing and SQL shortcuts past FastAPI's and SQLAlchemy's public "
+        "API (app/fast); false serves the same answers through the frameworks alone.",
+    )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest request body accepted (413)."
     )

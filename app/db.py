@@ -20,6 +20,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from starlette.responses import Response
 
+from app import fast
+
 # Statements and rows of any columns, and anything usable as a column in a query.
 AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -173,25 +175,42 @@ def _sqlite_begin(connection: Connection) -> None:
     # busy timeout instead of failing when a read lock cannot be upgraded. On the cursor:
     # every read begins, and exec_driver_sql costs several times what SQLite takes to begin.
     writes = connection.get_execution_options().get(WRITE_OPTION)
-    run_on_cursor(connection, "BEGIN IMMEDIATE" if writes else "BEGIN", ())
+    sql = "BEGIN IMMEDIATE" if writes else "BEGIN"
+    if on_cursor(connection):
+        run_on_cursor(connection, sql, ())
+    else:
+        connection.exec_driver_sql(sql)
+
+
+def on_cursor(connection: Connection) -> bool:
+    """Whether statements may go straight to the DBAPI cursor (``run_on_cursor``): on the
+    fast path (``app.fast``), and while nothing listens to the connection's cursor events
+    and nothing echoes its statements. Tracers (OpenTelemetry's instrumentation), echo and
+    loggers get every statement from SQLAlchemy's own execution instead, with the execution
+    context they expect, at SQLAlchemy's cost. Only the cursor events are looked at: each
+    look costs about a microsecond, on reads that take 20; a listener of ``before_execute``
+    alone (the Core statement) does not hear the hot statements."""
+    dispatch = connection.dispatch
+    return (
+        fast.enabled()
+        and not connection._echo
+        and not dispatch.before_cursor_execute
+        and not dispatch.after_cursor_execute
+    )
 
 
 def run_on_cursor(
     connection: Connection, sql: str, arguments: Any, *, many: bool = False, describe: bool = False
 ) -> tuple[list[Any], Any]:
     """``sql`` on the connection's DBAPI cursor, inside its transaction (``executemany`` of
-    a list of ``arguments`` when ``many``), with what SQLAlchemy's own execution does that
-    matters here: ``before_cursor_execute`` listeners hear of it, and a driver error is
-    raised as SQLAlchemy's (a lost connection is invalidated, so that the pool does not hand
-    it out again). The rows, and with ``describe`` the cursor's description (psycopg makes
-    it anew on each call: a tenth of a PostgreSQL detail's time in the client)."""
+    a list of ``arguments`` when ``many``), where ``on_cursor`` allows, with what
+    SQLAlchemy's own execution does that matters then: a driver error is raised as
+    SQLAlchemy's (a lost connection is invalidated, so that the pool does not hand it out
+    again). The rows, and with ``describe`` the cursor's description (psycopg makes it anew
+    on each call: a tenth of a PostgreSQL detail's time in the client)."""
     dialect = connection.dialect
     cursor = connection.connection.cursor()
     try:
-        if connection.dispatch.before_cursor_execute:
-            connection.dispatch.before_cursor_execute(
-                connection, cursor, sql, arguments, None, many
-            )
         if many:
             cursor.executemany(sql, arguments)
             return [], None

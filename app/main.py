@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from app import __version__, errors, openapi
+from app import __version__, errors, fast, openapi
 from app.auth import KeyFirst
 from app.cache import ResponseCache
 from app.config import Settings
@@ -62,7 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
         routes += module.router.routes
-    app.router.middleware_stack = Dispatch(app, routes)
+    if fast.configure(wanted=settings.fast_path):  # else FastAPI's own router and handlers
+        app.router.middleware_stack = Dispatch(app, routes)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
     # Innermost: its 401 passes through CORS, so that a browser's script can read it.
     app.add_middleware(KeyFirst, api=app, routes=routes)

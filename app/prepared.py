@@ -6,8 +6,10 @@ lookup, result metadata), twenty times what SQLite takes to run a lookup by key:
 paths, that was most of an uncached read. A ``Prepared`` statement is compiled once per
 dialect and run on the connection's DBAPI cursor, inside its transaction; its parameters and
 rows go through the column types' own processors, so values come back as they would from
-``execute``, and listeners and errors behave as they do for ``execute``
-(``app.db.run_on_cursor``).
+``execute``, and errors are raised as ``execute`` raises them (``app.db.run_on_cursor``).
+Off the fast path (``app.fast``), and on a connection whose executions someone listens to or
+echoes (``app.db.on_cursor``), both run through SQLAlchemy's ``execute`` instead, with the
+same answers (tests/test_prepared.py).
 
 A list of ids is one parameter (``in_ids``), so the SQL text does not depend on its length.
 """
@@ -33,7 +35,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from app.db import AnySelect, Column, run_on_cursor
+from app.db import AnySelect, Column, on_cursor, run_on_cursor
 
 
 class InIds(ColumnElement[bool]):
@@ -92,10 +94,14 @@ class Prepared:
     def __init__(self, statement: AnySelect, *, lists: Iterable[str] = ()) -> None:
         self.statement = statement
         self.lists = frozenset(lists)
+        labels = statement.selected_columns.keys()
+        self.row: Any = namedtuple("PreparedRow", labels)  # type: ignore[misc]
         self._compiled: dict[str, _Compiled] = {}
 
     def all(self, connection: Connection, **params: Any) -> list[Any]:
         """Every row, as named tuples whose fields are the statement's column labels."""
+        if not on_cursor(connection):
+            return self._executed(connection, params)
         dialect = connection.dialect
         compiled = self._compiled.get(dialect.name) or self._compile(dialect)
         values = dict(compiled.defaults)
@@ -131,6 +137,17 @@ class Prepared:
             made.append(make(fields))
         return made
 
+    def _executed(self, connection: Connection, params: dict[str, Any]) -> list[Any]:
+        """The rows through SQLAlchemy's own execution, with the lists of ids bound as
+        ``InIds`` takes them."""
+        json_lists = connection.dialect.name == "sqlite"
+        values = {
+            name: _list_value(value, json_lists) if name in self.lists else value
+            for name, value in params.items()
+        }
+        make = self.row._make
+        return [make(row) for row in connection.execute(self.statement, values)]
+
     def one_or_none(self, connection: Connection, **params: Any) -> Any:
         rows = self.all(connection, **params)
         return rows[0] if rows else None
@@ -152,7 +169,6 @@ class Prepared:
             for name, value in expanded.parameters.items()
             if name not in given
         }
-        columns = list(self.statement.selected_columns.keys())
         types = tuple(
             column.type.dialect_impl(dialect) for column in self.statement.selected_columns
         )
@@ -164,7 +180,7 @@ class Prepared:
             positional=tuple(positional) if dialect.positional and positional else None,
             lists=self.lists,
             json_lists=dialect.name == "sqlite",
-            row=namedtuple("PreparedRow", columns),
+            row=self.row,
             types=types,
         )
         self._compiled[dialect.name] = made
@@ -189,6 +205,12 @@ class BulkInsert:
     def run(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Insert ``rows``, each a sequence of values in the order of ``columns``."""
         if not rows:
+            return
+        if not on_cursor(connection):
+            columns = self.columns
+            connection.execute(
+                self.statement, [dict(zip(columns, row, strict=True)) for row in rows]
+            )
             return
         dialect = connection.dialect
         compiled = self._compiled.get(dialect.name) or self._compile(dialect)

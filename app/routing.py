@@ -10,7 +10,13 @@ locations are FastAPI's own. Anything else (a body, headers, cookies, a dependen
 not a plain ``async def`` check of path and query values) keeps FastAPI's handler, and so
 does every route while the app has ``dependency_overrides``.
 ``tests/test_routing.py`` holds both handlers to the same answers.
+
+Both reach into FastAPI's and Starlette's internals, and are used only on the fast path
+(``app.fast``): ``Route`` itself is FastAPI's ``APIRoute`` until ``Dispatch`` asks it for its
+lean handler, and a release that lacks an internal must not break the import of the routers.
 """
+
+from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Coroutine, Mapping
@@ -18,16 +24,20 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from fastapi import FastAPI
-from fastapi._compat import ModelField, field_annotation_is_sequence, get_missing_field_error
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Json
-from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+try:  # internals: app.fast does not take the fast path with a release that moved them
+    from fastapi._compat import ModelField, field_annotation_is_sequence, get_missing_field_error
+    from starlette._utils import get_route_path
+except ImportError:  # pragma: no cover (an untested release)
+    pass
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _IMMUTABLE = (type(None), bool, int, float, str, bytes, tuple, frozenset)
@@ -48,7 +58,7 @@ class _Param:
 class _Call:
     function: Callable[..., Any]
     params: tuple[_Param, ...]
-    dependencies: tuple[tuple[str, "_Call"], ...]
+    dependencies: tuple[tuple[str, _Call], ...]
     request_name: str | None
 
 
@@ -108,7 +118,7 @@ class Dispatch:
         await self.fallback(scope, receive, send)
 
 
-def lean_handler(call: "_Call") -> Handler:
+def lean_handler(call: _Call) -> Handler:
     """The handler of ``call``: its arguments solved as planned, then the call."""
 
     async def handle(request: Request) -> Response:

@@ -1,15 +1,17 @@
 """The lean GET handler (app.routing) answers every request as FastAPI's own handler does."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, get_args
 from urllib.parse import unquote
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 from starlette.requests import Request
 
-from app import routing
+from app import fast, routing
 from app.config import Settings
 from app.main import create_app
 from app.params import IndicatorSlug
@@ -61,17 +63,36 @@ URLS = [
 
 
 @pytest.fixture
-def fastapi_client(
-    database_url: str, connection: Connection, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestClient]:
-    """The same app with FastAPI's own handler and router on every route: Dispatch is made
-    with no lean route to send anything to."""
-    with monkeypatch.context() as patched:
-        patched.setattr(routing.Route, "lean_app", lambda _route: None)
-        application = create_app(Settings(database_url=database_url, cache_poll_seconds=0))
+def app(database_url: str, connection: Connection, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    """The app on the fast path, whatever POLICYFACTS_FAST_PATH says: it is what these
+    tests are about."""
+    monkeypatch.setattr(fast, "_taken", fast.enabled())  # as it was, after the test
+    settings = Settings(database_url=database_url, cache_poll_seconds=0, fast_path=True)
+    application = create_app(settings)
+    bind_to_transaction(application, connection)
+    return application
+
+
+@pytest.fixture
+def fastapi_client(database_url: str, connection: Connection, app: FastAPI) -> Iterator[TestClient]:
+    """The same app off the fast path: FastAPI's own router and handlers, and SQLAlchemy's
+    execution of every statement (while ``plain`` is in force)."""
+    settings = Settings(database_url=database_url, cache_poll_seconds=0, fast_path=False)
+    application = create_app(settings)
+    fast.configure(wanted=True)
     bind_to_transaction(application, connection)
     with TestClient(application, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@contextmanager
+def plain() -> Iterator[None]:
+    """Prepared statements and bulk inserts through SQLAlchemy's ``execute`` (app.fast)."""
+    fast.configure(wanted=False)
+    try:
+        yield
+    finally:
+        fast.configure(wanted=True)
 
 
 @pytest.fixture
@@ -105,7 +126,9 @@ def test_the_lean_handler_serves_the_plain_gets(client: TestClient) -> None:
 def test_answers_are_fastapis(
     client: TestClient, fastapi_client: TestClient, lean_calls: list[str], url: str
 ) -> None:
-    theirs = fastapi_client.get(url)
+    assert not isinstance(fastapi_client.app.router.middleware_stack, routing.Dispatch)  # type: ignore[attr-defined]
+    with plain():
+        theirs = fastapi_client.get(url)
     assert lean_calls == []
     ours = client.get(url)
     assert lean_calls == [unquote(url.partition("?")[0])]
