@@ -73,6 +73,12 @@ class ResponseCache:
             await self.app(scope, receive, send)
             return
         if scope["method"] in WRITES:
+            # A write must not start on a database that has gone silent: nothing could
+            # answer it in time, and it cannot be given up once begun. So it waits for a
+            # reading of the data version made now, as long as a GET would wait for one.
+            if not await self.refresh(now=True):
+                await unavailable()(scope, receive, send)
+                return
             await self.app(scope, receive, self.clearing(send))
             return
         method = scope["method"]
@@ -98,15 +104,16 @@ class ResponseCache:
             return
         await self.app(scope, receive, self.storing(send, key, self.version))
 
-    async def refresh(self) -> bool:
-        """Read the data version when the last reading is older than ``poll_seconds``; False
-        when the database has not answered for ``WAIT_SECONDS``.
+    async def refresh(self, *, now: bool = False) -> bool:
+        """Read the data version when the last reading is older than ``poll_seconds`` (or,
+        ``now``, whatever its age); False when the database has not answered for
+        ``WAIT_SECONDS``.
 
         One reading at a time, in a task that the requests wait for: a request that gives up
         leaves it running (a thread blocked on a socket cannot be stopped), and the requests
         after it wait only for what is left of its ``WAIT_SECONDS``, so a database that does
         not answer holds one thread, not one per request."""
-        if time.monotonic() - self.read_at < self.poll_seconds:
+        if not now and time.monotonic() - self.read_at < self.poll_seconds:
             return True
         if self.reading is None:
             self.reading_since = time.monotonic()

@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 from starlette.responses import Response
 
 from app import fast
+from app.errors import Unavailable
 
 # Statements and rows of any columns, and anything usable as a column in a query.
 AnySelect: TypeAlias = Select[*tuple[Any, ...]]
@@ -285,6 +286,7 @@ def reads(endpoint: Callable[P, Response]) -> Callable[P, Coroutine[None, None, 
         assert isinstance(request, Request)
         request.scope[READ_ARGUMENTS] = (endpoint.__name__, kwargs)
         read = functools.partial(_once_more_if_disconnected, endpoint, *args, **kwargs)
+        limiter = request.app.state.read_threads
         if request.app.state.reads_inline:
             inline = _INLINE.set(True)
             try:
@@ -293,7 +295,12 @@ def reads(endpoint: Callable[P, Response]) -> Callable[P, Coroutine[None, None, 
                 pass  # a read changes nothing: it starts over on a thread
             finally:
                 _INLINE.reset(inline)
-        return await anyio.to_thread.run_sync(read, limiter=request.app.state.read_threads)
+            return await anyio.to_thread.run_sync(read, limiter=limiter)
+        # A server that stops answering leaves the thread waiting on its socket: the request
+        # is answered all the same, and the thread left to its fate (a read changes nothing).
+        with anyio.move_on_after(READ_DEADLINE):
+            return await anyio.to_thread.run_sync(read, limiter=limiter, abandon_on_cancel=True)
+        raise Unavailable("The database did not answer in time; try again shortly.")
 
     return route
 
@@ -302,6 +309,10 @@ def reads(endpoint: Callable[P, Response]) -> Callable[P, Coroutine[None, None, 
 # every argument of its route, so that none can be left out of its query's fingerprint
 # (app.pagination.query_of).
 READ_ARGUMENTS = "policyfacts.read_arguments"
+
+# Seconds a read on PostgreSQL may take before its client is answered 503: the server cuts
+# a statement after 2 s (READ_STATEMENT_TIMEOUT_MS), but not one it never receives.
+READ_DEADLINE = 2.5
 
 # Set while a read runs inline on the event loop (``reads``).
 _INLINE: ContextVar[bool] = ContextVar("policyfacts_read_inline", default=False)

@@ -65,6 +65,13 @@ class PreconditionRequired(AppError):
     status = 428
 
 
+class Unavailable(AppError):
+    """The database did not answer in time: worth trying again shortly."""
+
+    status = 503
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "1"}
+
+
 def problem(
     status: int,
     detail: str,

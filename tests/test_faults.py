@@ -175,6 +175,47 @@ def test_a_database_that_stops_answering_is_a_quick_503(database_url: str, proxy
         assert client.get(other).status_code == 200
 
 
+@pytest.mark.skipif(POSTGRES_URL is None, reason="the database server to pause is PostgreSQL")
+def test_requests_just_after_the_database_goes_silent_are_quick_503s(
+    database_url: str, proxy: Proxy
+) -> None:
+    """Within the cache's poll interval nothing has told the service yet: a read that
+    reaches the database, and a write, are answered within 3 s all the same."""
+    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+    settings = Settings(database_url=url.render_as_string(hide_password=False))
+    app = create_app(settings)
+    with app.state.sessionmaker() as session:
+        key = create_key(session, name="silent")
+        session.commit()
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert client.get("/v1/sectors?limit=1").status_code == 200
+            proxy.pause()
+            try:
+                started = time.monotonic()
+                read = client.get("/v1/sectors?limit=2")  # never asked: not in the cache
+                write = client.post(
+                    "/v1/sectors",
+                    json={"slug": "steel", "name": "Steel"},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                assert time.monotonic() - started < 6  # 3 s each at most
+                for response in (read, write):
+                    assert response.status_code == 503, response.text
+                    assert response.headers["retry-after"] == "1"
+            finally:
+                proxy.resume()
+            deadline = time.monotonic() + 10
+            while client.get("/readyz").status_code != 200:
+                assert time.monotonic() < deadline, "/readyz not 200 again within 10 s"
+                time.sleep(0.2)
+            assert client.get("/v1/sectors/steel").status_code == 404
+    finally:
+        with app.state.sessionmaker() as session:
+            revoke_key(session, name="silent")
+            session.commit()
+
+
 @pytest.mark.skipif(POSTGRES_URL is None, reason="statement_timeout is PostgreSQL's")
 def test_a_read_stuck_behind_a_lock_is_a_quick_503(database_url: str) -> None:
     """A migration's lock (or anything that holds one) makes reads wait: the server cuts
