@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text, tuple_, update
+import orjson
+from sqlalchemy import Integer, String, and_, bindparam, func, select, text, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, selectinload
 
 from app.errors import Invalid
@@ -430,20 +432,7 @@ def _upsert_observations(
         return
     # Observations citing an article this load created cannot exist yet: no need to look.
     known = [identity for identity, _, _ in items if identity[3] not in new_articles]
-    existing = {}
-    if known:
-        key = (
-            Observation.indicator_id,
-            Observation.period,
-            Observation.kind,
-            Observation.article_id,
-        )
-        rows = session.execute(
-            select(Observation.id, *key, *(getattr(Observation, name) for name in _COMPARED)).where(
-                tuple_(*key).in_(known)
-            )
-        )
-        existing = {(r.indicator_id, r.period, r.kind, r.article_id): r for r in rows}
+    existing = _stored_observations(session, known)
     now = utcnow()
     inserts: list[tuple[Any, ...]] = []
     updates: list[dict[str, Any]] = []
@@ -472,3 +461,64 @@ def _upsert_observations(
     _INSERT.run(session.connection(), inserts)
     if updates:
         session.execute(update(Observation), updates)
+
+
+_KEY = (Observation.indicator_id, Observation.period, Observation.kind, Observation.article_id)
+_STORED = (Observation.id, *_KEY, *(getattr(Observation, name) for name in _COMPARED))
+# On PostgreSQL the identities travel as four arrays, one per column of the key (and the
+# driver prepares the statement once it repeats).
+_WANTED = (
+    func.unnest(
+        bindparam("indicator_ids", type_=ARRAY(Integer)),
+        bindparam("periods", type_=ARRAY(String)),
+        bindparam("kinds", type_=ARRAY(String)),
+        bindparam("article_ids", type_=ARRAY(Integer)),
+    )
+    .table_valued(*(column.key for column in _KEY))
+    .render_derived(name="wanted")
+)
+_FOUND = (
+    select(*_STORED)
+    .where(*(column == _WANTED.c[column.key] for column in _KEY))
+    .limit(1)  # the key is unique: it changes no answer, it keeps the plan a lookup
+    .lateral("found")
+)
+_STORED_POSTGRESQL = select(_FOUND).select_from(_WANTED).join(_FOUND, true())
+# On SQLite, as one JSON array of identities (as app.prepared.in_ids does for ids).
+_IDENTITIES = func.json_each(bindparam("identities")).table_valued("value", name="wanted")
+_STORED_SQLITE = (
+    select(*_STORED)
+    .select_from(_IDENTITIES)
+    .join(
+        Observation,
+        and_(
+            *(
+                column == func.json_extract(_IDENTITIES.c.value, f"$[{i}]")
+                for i, column in enumerate(_KEY)
+            )
+        ),
+    )
+)
+
+
+def _stored_observations(session: Session, identities: list[Identity]) -> dict[Identity, Any]:
+    """The stored observations that have these identities, by identity, found through the
+    identity index one by one: a chunk's lookup costs in proportion to the chunk, not to
+    the table, and its statement's text is the same for any chunk.
+
+    Written as ``(indicator_id, period, kind, article_id) IN (...)``, PostgreSQL planned a
+    chunk of 2,000 as a BitmapOr of 2,000 index scans (1.6 s of planning per chunk: a
+    re-import of 50,000 unchanged observations took 45 s, their creation 8 s), and SQLite
+    scanned the whole table for each chunk. Joined to the identities as a table, SQLite
+    searches the index for each; PostgreSQL hashed every stored observation, so there each
+    identity is a lateral lookup, which the planner cannot turn into a scan.
+    """
+    if not identities:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        names = ("indicator_ids", "periods", "kinds", "article_ids")
+        columns = map(list, zip(*identities, strict=True))
+        rows = session.execute(_STORED_POSTGRESQL, dict(zip(names, columns, strict=True)))
+    else:
+        rows = session.execute(_STORED_SQLITE, {"identities": orjson.dumps(identities).decode()})
+    return {(r.indicator_id, r.period, r.kind, r.article_id): r for r in rows}
