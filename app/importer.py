@@ -116,7 +116,7 @@ class Loader:
         session.flush()
         linking = {"articles": article_items, "indicators": indicator_items}
         wanted = {slug for items in linking.values() for _, item in items for slug in item.sectors}
-        sector_rows = _existing(session, Sector, sorted(wanted))
+        sector_rows = _existing(session, Sector, sorted(wanted), linked=True)
         for kind, items in linking.items():
             for i, item in items:
                 for j, slug in enumerate(item.sectors):
@@ -313,10 +313,19 @@ def find_quote(body: str, quote: str, start: int | None, end: int | None) -> tup
 # --- writes ---------------------------------------------------------------------------------
 
 
-def _existing(session: Session, model: Any, slugs: list[str], *load: Any) -> dict[str, Any]:
+def _existing(
+    session: Session, model: Any, slugs: list[str], *load: Any, linked: bool = False
+) -> dict[str, Any]:
+    """The rows with these slugs, locked on PostgreSQL until the transaction ends (SQLite's
+    writer holds the whole database): for update, so that what the load compares is what
+    it overwrites; or, ``linked``, only against deletion (FOR KEY SHARE), for the sectors an
+    article or indicator is linked to. In the order of their ids, as every load takes them,
+    so that two loads of overlapping bundles queue instead of deadlocking."""
     if not slugs:
         return {}
-    statement = select(model).where(model.slug.in_(slugs))
+    statement = select(model).where(model.slug.in_(slugs)).order_by(model.id)
+    if session.get_bind().dialect.name != "sqlite":
+        statement = statement.with_for_update(read=linked, key_share=linked)
     if load:
         statement = statement.options(*(selectinload(rel) for rel in load))
     return {row.slug: row for row in session.scalars(statement)}
@@ -427,7 +436,7 @@ def _upsert_observations(
     *,
     new_articles: set[int],
 ) -> None:
-    """Insert or update a chunk of checked observations, in three statements at most."""
+    """Insert or update a chunk of checked observations, in four statements at most."""
     if not items:
         return
     # Observations citing an article this load created cannot exist yet: no need to look.
@@ -435,7 +444,7 @@ def _upsert_observations(
     existing = _stored_observations(session, known)
     now = utcnow()
     inserts: list[tuple[Any, ...]] = []
-    updates: list[dict[str, Any]] = []
+    updates: list[tuple[dict[str, Any], tuple[Any, ...]]] = []  # and the row to insert instead
     for identity, item, (start, end, quote) in items:
         values = {
             "value": item.value,
@@ -446,21 +455,49 @@ def _upsert_observations(
             "quote_end": end,
             "quote": quote,
         }
+        first, last = _period_bounds(item.period)
+        new_row = (*identity, first, last, now, now, *(values[name] for name in _COMPARED))
         row = existing.get(identity)
         if row is None:
-            first, last = _period_bounds(item.period)
-            inserts.append(
-                (*identity, first, last, now, now, *(values[name] for name in _COMPARED))
-            )
+            inserts.append(new_row)
             counts.add(None)
         elif any(getattr(row, name) != value for name, value in values.items()):
-            updates.append({"id": row.id, "updated_at": now, **values})
-            counts.add(True)
+            updates.append(({"id": row.id, "updated_at": now, **values}, new_row))
         else:
             counts.add(False)
+    kept = _lock_observations(session, [change["id"] for change, _ in updates])
+    for change, new_row in updates:
+        if change["id"] in kept:
+            counts.add(True)
+        else:  # deleted since it was read: this load comes after that delete
+            inserts.append(new_row)
+            counts.add(None)
     _INSERT.run(session.connection(), inserts)
-    if updates:
-        session.execute(update(Observation), updates)
+    changes = [change for change, _ in updates if change["id"] in kept]
+    if changes:
+        session.execute(update(Observation), changes)
+
+
+def _lock_observations(session: Session, ids: list[int]) -> set[int]:
+    """Those of ``ids`` still stored, locked until the transaction ends, in the order of
+    their ids (as every load locks them: two loads queue instead of deadlocking).
+
+    The chunk's lookup takes no lock: a re-import that changes nothing would lock, and so
+    write, every row it reads. The rows it will update are locked before they are written;
+    one deleted meanwhile (a DELETE that committed after the lookup) is no longer there,
+    and is inserted again instead of failing the load. SQLite's writer holds the database.
+    """
+    if not ids:
+        return set()
+    if session.get_bind().dialect.name == "sqlite":
+        return set(ids)
+    statement = (
+        select(Observation.id)
+        .where(Observation.id.in_(ids))
+        .order_by(Observation.id)
+        .with_for_update()
+    )
+    return set(session.scalars(statement))
 
 
 _KEY = (Observation.indicator_id, Observation.period, Observation.kind, Observation.article_id)

@@ -56,6 +56,7 @@ from app.writes import (
     merge_patch_body,
     no_content,
     patch_media_type,
+    retried,
     updated,
 )
 
@@ -364,6 +365,7 @@ def get_observation(request: Request, id: ObservationId) -> Response:
     dependencies=[WriteKey, Depends(patch_media_type)],
     openapi_extra=merge_patch_body("ObservationUpdate"),
 )
+@retried
 def update_observation(
     request: Request, session: SessionDep, id: ObservationId, patch: ObservationUpdate
 ) -> Response:
@@ -427,6 +429,7 @@ def update_observation(
     status_code=204,
     dependencies=[WriteKey],
 )
+@retried
 def delete_observation(session: SessionDep, id: ObservationId) -> Response:
     """Delete an observation."""
     if lock(session, Observation, id=id) is None:
