@@ -10,12 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import (
     DatabaseError,
     DataError,
+    DBAPIError,
     IntegrityError,
     InterfaceError,
     OperationalError,
     ProgrammingError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match, Mount
@@ -172,6 +174,24 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return problem(422, f"The request is not valid: {where}.", errors=errors)
 
 
+# What PostgreSQL says when a transaction lost to another that ran beside it: a
+# serialization failure or a deadlock (class 40: the transaction was rolled back), or a
+# unique key or a foreign key that another writer's commit made false (23505, 23503).
+_LOST_RACE = frozenset({"40001", "40P01", "23505", "23503"})
+
+
+def lost_race(exc: BaseException) -> bool:
+    """Whether ``exc`` means that another writer got there first, so that the same write,
+    run again in a transaction that sees that writer's rows, would get its own answer.
+
+    ``StaleDataError`` is the ORM's word for an update or delete by primary key that found
+    no row: another writer deleted it after this one read it.
+    """
+    if isinstance(exc, StaleDataError):
+        return True
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _LOST_RACE
+
+
 def unavailable() -> Response:
     """The answer to any request that needs a database that does not answer."""
     return problem(
@@ -179,7 +199,9 @@ def unavailable() -> Response:
     )
 
 
-async def _database_error(_request: Request, exc: Exception) -> Response:
+async def _database_error(request: Request, exc: Exception) -> Response:
+    if lost_race(exc):  # a deadlock is an OperationalError, but the database is up
+        return await _lost_race(request, exc)
     log.error("database unavailable: %s", exc.__class__.__name__, exc_info=exc)
     return unavailable()
 
@@ -205,9 +227,10 @@ async def _data_error(_request: Request, exc: Exception) -> Response:
     )
 
 
-async def _integrity_error(_request: Request, exc: Exception) -> Response:
-    # Two writers raced for the same slug or identity; the loser gets what a later one would.
-    log.info("integrity error: %s", exc)
+async def _lost_race(_request: Request, exc: Exception) -> Response:
+    # Two writers raced for the same slug, identity or row, and this one lost even when run
+    # again (writes.retried): the loser gets what a later one would.
+    log.info("lost a race: %s", exc)
     return problem(
         409,
         "That conflicts with what another request has just written; "
@@ -227,7 +250,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(InterfaceError, _database_error)
     app.add_exception_handler(PoolTimeout, _busy)
-    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(IntegrityError, _lost_race)
+    app.add_exception_handler(StaleDataError, _lost_race)
     app.add_exception_handler(DataError, _data_error)
     # The database itself is unusable (SQLite: "file is not a database", "database disk
     # image is malformed"): the operator's to fix, as a lost server is. The subclasses that

@@ -1,9 +1,10 @@
 """What every write shares: JSON merge patches, If-Match preconditions, and loading one item
 through the importer, so that a POST, a PATCH and an import check a resource the same way."""
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 from fastapi import Request
@@ -19,6 +20,7 @@ from app.errors import (
     PreconditionFailed,
     PreconditionRequired,
     UnsupportedMediaType,
+    lost_race,
     validation_errors,
 )
 from app.importer import Loader, bump_version, load_bundle
@@ -27,6 +29,43 @@ from app.responses import etag_for
 from app.schemas import Bundle, ImportCounts, ObservationImport
 
 PATCH_TYPES = ("application/merge-patch+json", "application/json")
+# How many times a write runs before a race it keeps losing is the client's 409.
+ATTEMPTS = 5
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def retried(write: Callable[P, R]) -> Callable[P, R]:
+    """``write`` (a function given the request's session) run again when it lost a race to
+    another writer (``errors.lost_race``): a deadlock, a unique key another writer has just
+    taken, a row it was about to update deleted meanwhile.
+
+    Each attempt runs in a savepoint, which a lost race rolls back with the locks taken in
+    it; at READ COMMITTED the next attempt's statements see what the winner committed, so
+    it finds the rows the winner created (ten imports of one new bundle: one creates, nine
+    find it unchanged) and misses those it deleted. A write changes nothing outside the
+    database before it returns, so running it again is safe. SQLite never loses such a race:
+    its writers queue for the write lock (``BEGIN IMMEDIATE``).
+    """
+
+    @functools.wraps(write)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        session = next(a for a in (*args, *kwargs.values()) if isinstance(a, Session))
+        for _ in range(ATTEMPTS - 1):
+            try:
+                with session.begin_nested():
+                    return write(*args, **kwargs)
+            except Exception as exc:
+                if not lost_race(exc):
+                    raise
+                # Rows read in the failed attempt keep their values in the session unless
+                # expired; the next attempt reads them again.
+                session.expire_all()
+        with session.begin_nested():
+            return write(*args, **kwargs)
+
+    return run
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -208,6 +247,7 @@ class SlugResource:
             raise NotFound(f"No {self.name} with slug {slug!r}.")
         return detail
 
+    @retried
     def create(self, request: Request, session: Session, item: BaseModel) -> Response:
         slug = getattr(item, "slug")  # noqa: B009 - every create model has one
         taken = f"The slug {slug!r} is taken: PATCH that {self.name} instead."
@@ -216,6 +256,7 @@ class SlugResource:
         create_one(session, self.kind, item, taken)
         return created(request, f"/v1/{self.kind}/{slug}", self.found(session.connection(), slug))
 
+    @retried
     def update(self, request: Request, session: Session, slug: str, patch: BaseModel) -> Response:
         if lock(session, self.model, slug=slug) is None:
             raise NotFound(f"No {self.name} with slug {slug!r}.")
@@ -224,6 +265,7 @@ class SlugResource:
         load_one(session, self.kind, apply_patch(current, patch, self.create_model))
         return updated(self.found(session.connection(), slug))
 
+    @retried
     def delete(self, session: Session, slug: str, *, cascade: bool = False) -> Response:
         row_id = lock(session, self.model, slug=slug)
         if row_id is None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -18,6 +19,7 @@ from app.errors import Invalid, validation_errors
 from app.importer import load_bundle
 from app.routing import Route
 from app.schemas import Bundle, ImportResult, ObservationImport
+from app.writes import retried
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"], route_class=Route)
 
@@ -43,8 +45,8 @@ async def create_import(request: Request) -> Response:
     """Load a bundle in one transaction: all of it, or with any error none of it.
 
     Items are matched by slug (observations by indicator, period, kind and article): the same
-    bundle twice changes nothing, an edited bundle updates in place. A 422 lists every error
-    with its place in the bundle.
+    bundle twice changes nothing, an edited bundle updates in place, also when two loads
+    overlap. A 422 lists every error with its place in the bundle.
     """
     body = await request.body()
     bundle = await run_in_threadpool(read_bundle, body, request.headers.get("content-type"))
@@ -54,11 +56,16 @@ async def create_import(request: Request) -> Response:
 
 def _load(request: Request, bundle: Bundle) -> ImportResult:
     with writing(request) as session:
-        try:
-            return load_bundle(session, bundle)
-        except Invalid as exc:
-            errors = [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors or []]
-            raise Invalid(exc.detail, errors=errors) from exc
+        return _load_in(session, bundle)
+
+
+@retried
+def _load_in(session: Session, bundle: Bundle) -> ImportResult:
+    try:
+        return load_bundle(session, bundle)
+    except Invalid as exc:
+        errors = [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors or []]
+        raise Invalid(exc.detail, errors=errors) from exc
 
 
 def read_bundle(body: bytes, content_type: str | None) -> Bundle:

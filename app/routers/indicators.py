@@ -62,6 +62,7 @@ from app.writes import (
     created,
     merge_patch_body,
     patch_media_type,
+    retried,
 )
 
 router = APIRouter(prefix="/v1/indicators", tags=["indicators"], route_class=Route)
@@ -236,6 +237,7 @@ def delete_indicator(
     response_model=ObservationOut,
     dependencies=[WriteKey],
 )
+@retried
 def create_indicator_observation(
     request: Request, session: SessionDep, slug: IndicatorSlug, observation: ObservationCreate
 ) -> Response:

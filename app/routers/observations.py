@@ -57,6 +57,7 @@ from app.writes import (
     no_content,
     patch_media_type,
     replace_observation,
+    retried,
     updated,
 )
 
@@ -328,6 +329,7 @@ def get_observation(request: Request, id: ObservationId) -> Response:
     dependencies=[WriteKey, Depends(patch_media_type)],
     openapi_extra=merge_patch_body("ObservationUpdate"),
 )
+@retried
 def update_observation(
     request: Request, session: SessionDep, id: ObservationId, patch: ObservationUpdate
 ) -> Response:
@@ -357,6 +359,7 @@ def update_observation(
     status_code=204,
     dependencies=[WriteKey],
 )
+@retried
 def delete_observation(session: SessionDep, id: ObservationId) -> Response:
     """Delete an observation."""
     if lock(session, Observation, id=id) is None:
