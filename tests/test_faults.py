@@ -137,6 +137,14 @@ def test_the_service_recovers_when_the_database_comes_back(database_url: str, pr
         assert client.get("/v1/indicators/chn-gdp-growth").status_code == 200
 
 
+def ready_again(client: TestClient, seconds: float = 10) -> None:
+    """Waits for /readyz to say 200 again, as a load balancer would."""
+    deadline = time.monotonic() + seconds
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, f"/readyz not 200 again within {seconds} s"
+        time.sleep(0.2)
+
+
 def answer_within(client: TestClient, url: str, seconds: float = 3) -> httpx.Response:
     started = time.monotonic()
     response = client.get(url)
@@ -167,10 +175,7 @@ def test_a_database_that_stops_answering_is_a_quick_503(database_url: str, proxy
         finally:
             # Before the client closes: it waits for the threads blocked on the database.
             proxy.resume()
-        deadline = time.monotonic() + 10
-        while client.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, "/readyz not 200 again within 10 s"
-            time.sleep(0.2)
+        ready_again(client)
         assert client.get(cached).status_code == 200
         assert client.get(other).status_code == 200
 
@@ -205,10 +210,7 @@ def test_requests_just_after_the_database_goes_silent_are_quick_503s(
                     assert response.headers["retry-after"] == "1"
             finally:
                 proxy.resume()
-            deadline = time.monotonic() + 10
-            while client.get("/readyz").status_code != 200:
-                assert time.monotonic() < deadline, "/readyz not 200 again within 10 s"
-                time.sleep(0.2)
+            ready_again(client)
             assert client.get("/v1/sectors/steel").status_code == 404
     finally:
         with app.state.sessionmaker() as session:

@@ -45,6 +45,19 @@ def stats(client: TestClient, auth: dict[str, str]) -> Iterator[dict]:
     yield response.json()
 
 
+def gdp_actual(evidence: dict) -> dict:
+    """GDP growth of 2024 as the stats-2024 article states it, with ``evidence`` in it."""
+    return {
+        "period": "2024",
+        "kind": "actual",
+        "value": 5.0,
+        "comparator": "eq",
+        "unit": "percent",
+        "value_text": "5.0 percent",
+        "evidence": {"article": "stats-2024", **evidence},
+    }
+
+
 def snapshot(client: TestClient) -> list:
     return [
         client.get(url).json()
@@ -257,17 +270,7 @@ def test_evidence_that_is_not_in_the_body_is_422(
     client: TestClient, auth: dict, stats: dict, evidence: dict, reason: str
 ) -> None:
     response = client.post(
-        "/v1/indicators/chn-gdp-growth/observations",
-        headers=auth,
-        json={
-            "period": "2024",
-            "kind": "actual",
-            "value": 5.0,
-            "comparator": "eq",
-            "unit": "percent",
-            "value_text": "5.0 percent",
-            "evidence": {"article": "stats-2024", **evidence},
-        },
+        "/v1/indicators/chn-gdp-growth/observations", headers=auth, json=gdp_actual(evidence)
     )
     assert response.status_code == 422
     assert reason in str(response.json()["errors"])
@@ -402,18 +405,9 @@ def test_patch_an_observation_onto_another_is_409(
 ) -> None:
     target, _ = gdp_target(client)
     quote = "GDP grew 5.0 percent in 2024."
+    evidence = {"quote": quote, "start": 55, "end": 84}
     created = client.post(
-        "/v1/indicators/chn-gdp-growth/observations",
-        headers=auth,
-        json={
-            "period": "2024",
-            "kind": "actual",
-            "value": 5.0,
-            "comparator": "eq",
-            "unit": "percent",
-            "value_text": "5.0 percent",
-            "evidence": {"article": "stats-2024", "quote": quote, "start": 55, "end": 84},
-        },
+        "/v1/indicators/chn-gdp-growth/observations", headers=auth, json=gdp_actual(evidence)
     )
     assert created.status_code == 201, created.text
     url = f"/v1/observations/{created.json()['id']}"
