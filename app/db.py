@@ -59,8 +59,12 @@ def make_engine(
         event.listen(engine, "connect", _sqlite_pragmas)
         path = engine.url.database
         if path and path != ":memory:" and not engine.url.query.get("uri"):
-            SQLiteFile(os.path.abspath(path)).watch(engine)
-        event.listen(engine, "begin", _sqlite_begin)
+            watched = SQLiteFile(os.path.abspath(path))
+            watched.watch(engine)
+        else:
+            watched = None
+        # One listener of "begin" for both: each listener more is a dispatch on every read.
+        event.listen(engine, "begin", functools.partial(_sqlite_begin, file=watched))
         if bulk_load:
             event.listen(engine, "connect", _sqlite_bulk_load)
         return engine
@@ -141,7 +145,6 @@ class SQLiteFile:
     def watch(self, engine: Engine) -> None:
         event.listen(engine, "do_connect", self._connecting)
         event.listen(engine, "connect", self._connected)
-        event.listen(engine, "begin", self._check)
 
     def _identity(self) -> tuple[int, int] | None:
         try:
@@ -159,14 +162,14 @@ class SQLiteFile:
         record.info["file"] = self._identity()
         self.opened = True
 
-    def _check(self, connection: Connection) -> None:
+    def check(self, connection: Connection, *, writes: bool) -> None:
+        """At the start of each transaction (``_sqlite_begin``)."""
         info = connection.connection.info
         opened = info.get("file")
         now = time.monotonic()
         # A read from a file deleted a moment ago serves what was written before: the path
         # is looked at once a READ_CHECK_SECONDS per connection, not for each read (a stat
         # was 5 us of a 150 us read). A write always looks.
-        writes = connection.get_execution_options().get(WRITE_OPTION)
         recent = now - info.get("checked_at", -READ_CHECK_SECONDS) < READ_CHECK_SECONDS
         if opened is not None and recent and not writes:
             return
@@ -185,11 +188,13 @@ def _sqlite_bulk_load(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA cache_size=-65536")
 
 
-def _sqlite_begin(connection: Connection) -> None:
+def _sqlite_begin(connection: Connection, *, file: "SQLiteFile | None") -> None:
     # A writer takes the write lock when it begins: concurrent writers then queue on the
     # busy timeout instead of failing when a read lock cannot be upgraded. On the cursor:
     # every read begins, and exec_driver_sql costs several times what SQLite takes to begin.
-    writes = connection.get_execution_options().get(WRITE_OPTION)
+    writes = bool(connection.get_execution_options().get(WRITE_OPTION))
+    if file is not None:
+        file.check(connection, writes=writes)
     sql = "BEGIN IMMEDIATE" if writes else "BEGIN"
     if on_cursor(connection):
         run_on_cursor(connection, sql, ())
@@ -405,10 +410,16 @@ def read_connections(engine: Engine, *, pool_size: int = 5) -> ReadConnections:
             connection = idle.pop()
         except IndexError:
             connection = opener.connect()
-        transaction = connection.begin()
+        decided = _ON_CURSOR.set((connection, on_cursor(connection)))  # for BEGIN too
+        try:
+            transaction = connection.begin()
+        except BaseException:
+            _ON_CURSOR.reset(decided)
+            raise
         try:
             yield connection
         finally:
+            _ON_CURSOR.reset(decided)
             try:
                 transaction.rollback()  # nothing is written
             except BaseException:
@@ -428,6 +439,10 @@ def reading(request: Request) -> Iterator[Connection]:
     a dependency: FastAPI's machinery for one that cleans up cost more than the reads."""
     connections: ReadConnections = request.app.state.read_connections
     with connections() as connection:
+        known = _ON_CURSOR.get()
+        if known is not None and known[0] is connection:  # decided at BEGIN (SQLite)
+            yield connection
+            return
         decided = _ON_CURSOR.set((connection, on_cursor(connection)))
         try:
             yield connection
