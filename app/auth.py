@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.cache import WRITES
 from app.db import ReadConnections
 from app.errors import AppError, log, problem, unavailable
 from app.models import ApiKey, utcnow
@@ -156,10 +157,11 @@ class KeyFirst:
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _WRITES or not self._guarded(scope):
+        if scope["type"] != "http" or scope["method"] not in WRITES or not self._guarded(scope):
             await self.app(scope, receive, send)
             return
-        key = _bearer_token(scope)
+        credentials = await _bearer(Request(scope))
+        key = credentials.credentials if credentials is not None else None
         name = None
         if key is not None:
             try:
@@ -182,15 +184,3 @@ class KeyFirst:
         connections: ReadConnections = self.api.state.read_connections
         with connections() as db:
             return key_name(db, key)
-
-
-_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def _bearer_token(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            token = token.strip()
-            return token if scheme.lower() == "bearer" and token else None
-    return None

@@ -126,8 +126,8 @@ READ_CHECK_SECONDS = 0.25  # how stale a read's view of its SQLite file may be (
 
 
 class SQLiteFile:
-    """The database file an engine's connections have open, checked at the start of each
-    transaction to be the one at its path still.
+    """The database file an engine's connections have open, checked at the start of their
+    transactions to be the one at its path still.
 
     A file deleted (or replaced) under a running server stays open in its connections:
     writes would be committed into a file no one will open again, and answered 201. So a
@@ -135,8 +135,8 @@ class SQLiteFile:
     none) is invalidated, and its transaction refused as a lost connection (503) until a
     file is back there; the new connection opens that one. Once one connection was made,
     the next open the file read-write only (``mode=rw``): SQLite would make a missing file,
-    and serve an empty database in the middle of serving. One ``stat`` per transaction, a
-    microsecond."""
+    and serve an empty database in the middle of serving. One ``stat`` per write, and per
+    connection once a ``READ_CHECK_SECONDS`` for reads (``check``, from ``_sqlite_begin``)."""
 
     def __init__(self, path: str) -> None:
         self.path = path

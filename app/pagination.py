@@ -300,6 +300,12 @@ class PageStatements:
 _VERSION = select(DataVersion.version).where(DataVersion.id == 1).scalar_subquery()
 
 
+def _page_version(db: Connection, rows: list[Any]) -> int:
+    """The data version a page was read at: on its rows, or (an empty page carries none)
+    read on its own; 0 before the first write."""
+    return (rows[0].page_version or 0) if rows else data_version(db)
+
+
 def _page_statement(listing: Listing, *, after: bool) -> AnySelect:
     """The statement of one page: ``listing`` in its order, from the bound ``after_key`` and
     ``after_id`` on when ``after``, at most ``limit`` rows. Pages are found by comparing the
@@ -347,8 +353,7 @@ def paginate(
         after_key, after_id = cursors.decode(cursor, sort=built.sort, query=query, types=types)
         params |= {"after_key": after_key, "after_id": after_id}
     rows = statement.all(db, **params)
-    # An empty page carries no version: read it on its own (it is 0 before the first write).
-    version = (rows[0].page_version or 0) if rows else data_version(db)
+    version = _page_version(db, rows)
     total = totals.count(db, built.statement, query=query, version=version)
     next_cursor = None
     if len(rows) > limit:
@@ -407,7 +412,7 @@ def scan(
     _, first = pages.get((query, sort, False), listing, dialect)
     _, after = pages.get((query, sort, True), listing, dialect)
     rows = first.all(db, limit=batch)
-    version = (rows[0].page_version or 0) if rows else data_version(db)
+    version = _page_version(db, rows)
     return Scan(request=request, after=after, first=rows, version=version, batch=batch)
 
 
