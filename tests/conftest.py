@@ -6,11 +6,14 @@ never in the one the URL names.
 """
 
 import os
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -127,3 +130,20 @@ def article_text() -> str:
     return (Path(__file__).parent.parent / "app" / "data" / "000_a83b8bb3d3fc7417.txt").read_text(
         encoding="utf-8"
     )
+
+
+def answered_meanwhile(client: TestClient, slow: Callable[[], httpx.Response]) -> int:
+    """The status of ``slow``, a request made on a thread of its own; while it is under way
+    (0.3 s in), /healthz must be answered within a second: a slow request holds up no other.
+    """
+    statuses: list[int] = []
+    running = threading.Thread(target=lambda: statuses.append(slow().status_code))
+    running.start()
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert client.get("/healthz").status_code == 200
+        assert time.monotonic() - started < 1
+    finally:
+        running.join()
+    return statuses[0]
